@@ -1,0 +1,1 @@
+"""The PySide6 + pyqtgraph user interface. Only krapition_app.app imports it."""
