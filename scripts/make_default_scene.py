@@ -16,7 +16,7 @@ for i in range(6):
 for i, material in enumerate(MATERIAL_NAMES):
     r = 0.16 - 0.015 * i
     bodies.append(BodySpec(name=f"ball-{material}", shape="sphere", radius=round(r, 3),
-                           material=material, position=(-0.9 + 0.42 * i, 0.9, round(r, 3))))
+                           material=material, position=(round(-0.9 + 0.42 * i, 3), 0.9, round(r, 3))))
 # A small pyramid of plastic blocks.
 n = 0
 for level, count in enumerate((4, 3, 2, 1)):
