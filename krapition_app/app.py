@@ -1,0 +1,79 @@
+"""Composition root: builds the parts and wires them. Only this module knows all of them."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from . import __version__
+from .model.errors import SceneFormatError
+from .model.scene import Scene, load_scene
+from .paths import AppPaths, asset
+
+log = logging.getLogger(__name__)
+DEFAULT_SCENE = "default-scene.json"
+#: how long after the window shows that --screenshot without --quit-after captures it
+SCREENSHOT_DELAY_S = 1.0
+
+
+def load_start_scene(path: Path | None) -> tuple[Scene, Path | None]:
+    """The scene named on the command line, or the bundled playground."""
+    if path is not None:
+        return load_scene(path), path
+    return load_scene(asset(DEFAULT_SCENE)), None
+
+
+def run_app(args: argparse.Namespace, paths: AppPaths) -> int:
+    try:
+        scene, scene_path = load_start_scene(args.scene)
+    except SceneFormatError as exc:
+        print(f"krapition: {exc}", file=sys.stderr) if sys.stderr else None
+        log.error("cannot open the start scene", extra={"reason": str(exc)})
+        return 2
+
+    from PySide6 import QtCore, QtGui, QtWidgets
+
+    from .ui.main_window import MainWindow
+
+    fmt = QtGui.QSurfaceFormat()
+    fmt.setDepthBufferSize(24)
+    QtGui.QSurfaceFormat.setDefaultFormat(fmt)
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([sys.argv[0]])
+    app.setApplicationName("Krapition")
+    app.setOrganizationName("Krapition")
+    app.setApplicationVersion(__version__)
+    paths.config.mkdir(parents=True, exist_ok=True)
+    settings = QtCore.QSettings(str(paths.config / "ui.ini"), QtCore.QSettings.Format.IniFormat)
+    window = MainWindow(scene, scene_path, paths, settings)
+    window.show()
+    log.info("app started", extra={"version": __version__, "scene": scene.name})
+    schedule_screenshot_and_quit(window, args.screenshot, args.quit_after)
+    return app.exec()
+
+
+def schedule_screenshot_and_quit(window, screenshot: Path | None, quit_after: float | None) -> None:
+    """--screenshot writes a PNG of the window just before --quit-after quits (or after a second)."""
+    from PySide6 import QtCore, QtWidgets
+
+    def capture() -> None:
+        assert screenshot is not None
+        window.viewport.update()
+        QtWidgets.QApplication.processEvents()
+        image = window.grab().toImage()
+        if image.save(str(screenshot), "PNG"):
+            log.info("screenshot written", extra={"path": str(screenshot)})
+        else:
+            log.error("screenshot not written", extra={"path": str(screenshot)})
+
+    def finish() -> None:
+        if screenshot is not None:
+            capture()
+        window.close()
+        QtWidgets.QApplication.quit()
+
+    if quit_after is not None:
+        QtCore.QTimer.singleShot(int(quit_after * 1000), finish)
+    elif screenshot is not None:
+        QtCore.QTimer.singleShot(int(SCREENSHOT_DELAY_S * 1000), capture)

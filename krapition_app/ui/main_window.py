@@ -1,0 +1,148 @@
+"""The main window: the 3D viewport in the middle, menus from the action registry, a status bar."""
+
+from __future__ import annotations
+
+import logging
+import platform
+from pathlib import Path
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from .. import __version__
+from ..model.errors import SceneFormatError
+from ..model.scene import Scene, load_scene, save_scene
+from ..paths import AppPaths
+from .actions import build_actions
+from .viewport import WorldViewport
+
+log = logging.getLogger(__name__)
+SCENE_FILTER = "Krapition scenes (*.json);;All files (*)"
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    def __init__(self, scene: Scene, scene_path: Path | None, paths: AppPaths,
+                 settings: QtCore.QSettings) -> None:
+        super().__init__()
+        self.paths = paths
+        self.settings = settings
+        self.scene = scene
+        self.scene_path = scene_path
+        self.viewport = WorldViewport(self)
+        self.setCentralWidget(self.viewport)
+        self.actions_by_id = build_actions(self)
+        self._build_status_bar()
+        self.viewport.framePainted.connect(self._on_frame)
+        self.resize(1280, 800)
+        geometry = settings.value("window/geometry")
+        if isinstance(geometry, QtCore.QByteArray):
+            self.restoreGeometry(geometry)
+        self.set_scene(scene, scene_path)
+
+    # ---- state shown --------------------------------------------------------------------------
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.scene_label = QtWidgets.QLabel()
+        self.bodies_label = QtWidgets.QLabel()
+        self.frame_label = QtWidgets.QLabel("render: -")
+        self.renderer_label = QtWidgets.QLabel("renderer: starting")
+        for label in (self.scene_label, self.bodies_label, self.frame_label, self.renderer_label):
+            bar.addPermanentWidget(label)
+
+    def set_scene(self, scene: Scene, path: Path | None) -> None:
+        self.scene = scene
+        self.scene_path = path
+        self.viewport.show_scene(scene)
+        where = f" — {path.name}" if path else ""
+        self.setWindowTitle(f"{scene.name}{where} — Krapition")
+        self.scene_label.setText(f"scene: {scene.name}")
+        n_static = sum(b.static for b in scene.bodies)
+        self.bodies_label.setText(f"bodies: {len(scene.bodies)} ({n_static} static)")
+        log.info("scene shown", extra={"scene": scene.name, "bodies": len(scene.bodies),
+                                       "path": str(path) if path else None})
+
+    def _on_frame(self) -> None:
+        self.frame_label.setText(f"render: {self.viewport.paint_ms:.1f} ms")
+        self.renderer_label.setText(f"renderer: {self.viewport.renderer_name}")
+
+    # ---- actions (names match ui.actions.ACTIONS) ---------------------------------------------
+
+    def open_scene(self, path: Path | None = None) -> bool:
+        if path is None:
+            chosen, _ = QtWidgets.QFileDialog.getOpenFileName(
+                self, "Open Scene", str(self._scene_folder()), SCENE_FILTER)
+            if not chosen:
+                return False
+            path = Path(chosen)
+        try:
+            scene = load_scene(path)
+        except SceneFormatError as exc:
+            log.warning("scene not opened", extra={"path": str(path), "reason": str(exc)})
+            QtWidgets.QMessageBox.warning(self, "Cannot open the scene", str(exc))
+            return False
+        self.set_scene(scene, path)
+        return True
+
+    def save_scene_as(self, path: Path | None = None) -> bool:
+        if path is None:
+            chosen, _ = QtWidgets.QFileDialog.getSaveFileName(
+                self, "Save Scene As", str(self._scene_folder() / f"{self.scene.name}.json"), SCENE_FILTER)
+            if not chosen:
+                return False
+            path = Path(chosen)
+        try:
+            save_scene(self.scene, path)
+        except OSError as exc:
+            QtWidgets.QMessageBox.warning(self, "Cannot save the scene", f"{path}: {exc.strerror or exc}")
+            return False
+        self.scene_path = path
+        self.set_scene(self.scene, path)
+        return True
+
+    def save_screenshot(self, path: Path | None = None) -> bool:
+        if path is None:
+            chosen, _ = QtWidgets.QFileDialog.getSaveFileName(
+                self, "Save Screenshot", str(Path.home() / "krapition.png"), "PNG images (*.png)")
+            if not chosen:
+                return False
+            path = Path(chosen)
+        ok = self.viewport.grabFramebuffer().save(str(path), "PNG")
+        if not ok:
+            QtWidgets.QMessageBox.warning(self, "Cannot save the screenshot", f"Could not write {path}")
+        return ok
+
+    def quit(self) -> None:
+        self.close()
+
+    def reset_camera(self) -> None:
+        self.viewport.reset_camera()
+
+    def toggle_full_screen(self, checked: bool) -> None:
+        self.showFullScreen() if checked else self.showNormal()
+
+    def show_about(self) -> None:
+        QtWidgets.QMessageBox.about(self, "About Krapition", self.about_text())
+
+    def about_text(self) -> str:
+        return (
+            f"<h3>Krapition {__version__}</h3>"
+            "<p>A LAN-shared 3D physics sandbox: one world on every machine, every collision heard.</p>"
+            f"<p>Log folder: <code>{self.paths.logs}</code><br>"
+            f"Data folder: <code>{self.paths.data}</code></p>"
+            f"<p>Python {platform.python_version()}, Qt {QtCore.qVersion()}, "
+            f"OpenGL {self.viewport.gl_version} on {self.viewport.renderer_name}</p>"
+        )
+
+    def open_log_folder(self) -> None:
+        self.paths.logs.mkdir(parents=True, exist_ok=True)
+        QtGui.QDesktopServices.openUrl(QtCore.QUrl.fromLocalFile(str(self.paths.logs)))
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+
+    def _scene_folder(self) -> Path:
+        return self.scene_path.parent if self.scene_path else Path.home()
+
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.sync()
+        super().closeEvent(event)

@@ -1,0 +1,130 @@
+"""The 3D viewport: ground, grid and every body, drawn with instanced meshes.
+
+The viewport only draws what it is given; it never computes physics. Orbit with the left mouse
+button, pan with the middle one (or Ctrl + left), zoom with the wheel.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pyqtgraph.opengl as gl
+from OpenGL import GL
+from PySide6 import QtCore, QtGui
+
+from ..model.materials import MATERIAL_NAMES, MATERIALS
+from ..model.scene import Scene
+from .instanced import InstancedMeshItem, unit_cube, unit_sphere
+
+BACKGROUND = (24, 26, 32)
+GROUND_HALF_SIZE = 60.0
+GRID_HALF_SIZE = 20.0
+#: colour of each material by index (RGBA), from the catalogue
+MATERIAL_COLOURS = np.array([(*MATERIALS[name].colour, 1.0) for name in MATERIAL_NAMES], np.float32)
+#: static bodies (walls, beams) are drawn darker so they read as fixed
+STATIC_SHADE = 0.6
+
+
+class WorldViewport(gl.GLViewWidget):
+    """A pyqtgraph GL view with the world's ground and bodies."""
+
+    #: emitted after each frame is drawn, with nothing; the window counts frames per second from it
+    framePainted = QtCore.Signal()
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setBackgroundColor(BACKGROUND)
+        self.setMinimumSize(320, 240)
+        self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
+        self.renderer_name = "not started"
+        self.gl_version = "not started"
+        self._add_ground()
+        self.spheres = InstancedMeshItem(*unit_sphere())
+        self.boxes = InstancedMeshItem(*unit_cube())
+        self.addItem(self.spheres)
+        self.addItem(self.boxes)
+        self.joints = gl.GLLinePlotItem(mode="lines", color=(0.85, 0.85, 0.9, 1.0), width=2.0,
+                                        antialias=True, glOptions="opaque")
+        self.addItem(self.joints)
+        self.paint_ms = 0.0
+        self.reset_camera()
+
+    def _add_ground(self) -> None:
+        s = GROUND_HALF_SIZE
+        verts = np.array([[-s, -s, 0], [s, -s, 0], [s, s, 0], [-s, s, 0]], np.float32)
+        faces = np.array([[0, 1, 2], [0, 2, 3]], np.uint32)
+        ground = gl.GLMeshItem(vertexes=verts, faces=faces, color=(0.16, 0.17, 0.20, 1.0),
+                               smooth=False, shader=None, glOptions="opaque")
+        ground.translate(0, 0, -0.002)  # just under the grid, so the grid lines win the depth test
+        self.addItem(ground)
+        g = GRID_HALF_SIZE
+        grid = gl.GLGridItem(size=QtGui.QVector3D(2 * g, 2 * g, 1), color=(120, 125, 140, 90))
+        grid.setSpacing(0.5, 0.5, 1)
+        self.addItem(grid)
+        self.grid = grid
+
+    def reset_camera(self) -> None:
+        self.setCameraPosition(pos=QtGui.QVector3D(0.0, -0.3, 0.4), distance=6.5,
+                               elevation=24, azimuth=-62)
+
+    def show_scene(self, scene: Scene) -> None:
+        """Draws the scene's bodies where the scene places them, and its joints as rods."""
+        self.show_bodies(**scene_instances(scene))
+        segments = constraint_segments(scene)
+        self.joints.setData(pos=segments if len(segments) else np.zeros((0, 3), np.float32))
+
+    def show_bodies(self, *, sphere: tuple[np.ndarray, ...], box: tuple[np.ndarray, ...]) -> None:
+        self.spheres.set_instances(*sphere)
+        self.boxes.set_instances(*box)
+
+    @property
+    def body_count(self) -> int:
+        return self.spheres.count + self.boxes.count
+
+    def initializeGL(self) -> None:
+        super().initializeGL()
+        # the context is current only here and in paintGL: read what it is made of once
+        name = GL.glGetString(GL.GL_RENDERER)
+        version = GL.glGetString(GL.GL_VERSION)
+        self.renderer_name = name.decode(errors="replace") if name else "unknown"
+        self.gl_version = version.decode(errors="replace") if version else "unknown"
+
+    def paintGL(self) -> None:
+        start = time.perf_counter()
+        super().paintGL()
+        self.paint_ms = 1000.0 * (time.perf_counter() - start)
+        self.framePainted.emit()
+
+
+def scene_instances(scene: Scene) -> dict[str, tuple[np.ndarray, ...]]:
+    """Per shape kind: (centres, rotations, scales, colours) arrays of the scene's bodies."""
+    out: dict[str, tuple[np.ndarray, ...]] = {}
+    for shape in ("sphere", "box"):
+        bodies = [b for b in scene.bodies if b.shape == shape]
+        n = len(bodies)
+        centers = np.array([b.position for b in bodies], np.float32).reshape(n, 3)
+        rotations = np.array([b.orientation for b in bodies], np.float32).reshape(n, 4)
+        if shape == "sphere":
+            scales = np.repeat(np.array([b.radius for b in bodies], np.float32).reshape(n, 1), 3, axis=1)
+        else:
+            scales = np.array([b.half_extents for b in bodies], np.float32).reshape(n, 3)
+        colours = MATERIAL_COLOURS[[MATERIAL_NAMES.index(b.material) for b in bodies]].reshape(n, 4)
+        static = np.array([b.static for b in bodies], bool)
+        colours[static, :3] *= STATIC_SHADE
+        out[shape] = (centers, rotations, scales, colours)
+    return out
+
+
+def constraint_segments(scene: Scene) -> np.ndarray:
+    """Line segments (pairs of points) drawing each constraint: body centre - anchor - body centre."""
+    centres = {b.name: b.position for b in scene.bodies}
+    points: list[tuple[float, float, float]] = []
+    for c in scene.constraints:
+        anchor_b = getattr(c, "anchor_b", c.anchor)
+        points += [centres[c.body_a], c.anchor]
+        if anchor_b != c.anchor:
+            points += [c.anchor, anchor_b]
+        if c.body_b is not None:
+            points += [anchor_b, centres[c.body_b]]
+    return np.array(points, np.float32).reshape(-1, 3)
