@@ -25,6 +25,21 @@ def load_start_scene(path: Path | None) -> tuple[Scene, Path | None]:
     return load_scene(asset(DEFAULT_SCENE)), None
 
 
+def configure_opengl() -> None:
+    """Process-wide OpenGL set-up; must run before the QApplication exists.
+
+    Contexts share resources, so a GL widget that is re-parented (a dock floated, a window
+    re-created) keeps its shaders and buffers; pyqtgraph caches its shader programs process-wide
+    and they are only valid in contexts that share.
+    """
+    from PySide6 import QtCore, QtGui
+
+    QtCore.QCoreApplication.setAttribute(QtCore.Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
+    fmt = QtGui.QSurfaceFormat()
+    fmt.setDepthBufferSize(24)
+    QtGui.QSurfaceFormat.setDefaultFormat(fmt)
+
+
 def run_app(args: argparse.Namespace, paths: AppPaths) -> int:
     try:
         scene, scene_path = load_start_scene(args.scene)
@@ -33,13 +48,11 @@ def run_app(args: argparse.Namespace, paths: AppPaths) -> int:
         log.error("cannot open the start scene", extra={"reason": str(exc)})
         return 2
 
-    from PySide6 import QtCore, QtGui, QtWidgets
+    from PySide6 import QtCore, QtWidgets
 
     from .ui.main_window import MainWindow
 
-    fmt = QtGui.QSurfaceFormat()
-    fmt.setDepthBufferSize(24)
-    QtGui.QSurfaceFormat.setDefaultFormat(fmt)
+    configure_opengl()
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([sys.argv[0]])
     app.setApplicationName("Krapition")
     app.setOrganizationName("Krapition")

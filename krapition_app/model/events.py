@@ -47,6 +47,8 @@ class EventType(enum.StrEnum):
     SYSTEM_STOP = "SystemStop"
     NODE_JOINED = "NodeJoined"
     NODE_LEFT = "NodeLeft"
+    # chain (added by the event chain: the signed horizon behind which old events may be dropped)
+    CHAIN_CHECKPOINT = "ChainCheckpoint"
 
 
 def _check_text(what: str, text: str, limit: int = MAX_TEXT) -> None:
@@ -382,11 +384,34 @@ class NodeLeft(EventPayload, frozen=True):
         _check_text("node_id", self.node_id, 300)
 
 
+class ChainCheckpoint(EventPayload, frozen=True):
+    """The signed horizon of an author's bounded chain.
+
+    Events up to and including ``horizon_seq`` may be dropped; ``horizon_id`` is the id of the event
+    at the horizon (so the retained tail still links to it) and ``state_hash`` the hash of the
+    author's projection after that event, so a late joiner can start from a snapshot it checks
+    against this hash, plus the tail. ``authority`` repeats the author's claim for such a joiner.
+    """
+
+    horizon_seq: int
+    horizon_id: bytes
+    state_hash: bytes
+    authority: str
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.horizon_seq < 2**63:
+            raise ValueError("horizon_seq must be in 0 .. 2**63-1")
+        if len(self.horizon_id) != HASH_SIZE or len(self.state_hash) != HASH_SIZE:
+            raise ValueError(f"horizon_id and state_hash must be {HASH_SIZE}-byte hashes")
+        _check_text("authority", self.authority, 300)
+
+
 AnyEventPayload = (
     ObjectCreated | ObjectDeleted | ObjectMoved | CollisionDetected | ConstraintApplied
     | SoundEmitted | SoundReceived | AcousticCollision | AcousticReflection | AcousticInterference
     | UserInput | UserAction | UserCommand
     | SystemStart | SystemStop | NodeJoined | NodeLeft
+    | ChainCheckpoint
 )
 
 PAYLOAD_TYPES: dict[EventType, type[EventPayload]] = {

@@ -32,7 +32,7 @@ def checked_vector(name: str, values: Sequence[float], limit: float) -> tuple[fl
 
 
 def checked_quaternion(name: str, q: Sequence[float]) -> tuple[float, ...]:
-    out = checked_vector(name, q, 1.0 + QUAT_NORM_TOLERANCE)
+    out = checked_vector(name, q, float("inf"))
     norm = math.sqrt(sum(c * c for c in out))
     if abs(norm - 1.0) > QUAT_NORM_TOLERANCE:
         raise ValueError(f"{name} must be a unit quaternion (w, x, y, z); its norm is {norm:.6g}")

@@ -10,8 +10,9 @@ from __future__ import annotations
 import enum
 
 import msgspec
+from msgspec.structs import force_setattr
 
-from .encoding import decode, encode
+from .encoding import canonical_float, decode, encode
 from .events import MAX_TEXT
 from .scene import BodySpec
 
@@ -83,6 +84,9 @@ class Heartbeat(MessageData, frozen=True):
 
     def __post_init__(self) -> None:
         _check_len("state_hashes", self.state_hashes, 1024)
+        if not 0.0 <= canonical_float(self.load) <= 1.0:
+            raise ValueError(f"load must be within 0..1, got {self.load!r}")
+        force_setattr(self, "load", canonical_float(self.load))
 
 
 class Ack(MessageData, frozen=True):

@@ -242,8 +242,9 @@ class URIPattern:
             host, port = "*", "*"
         else:
             host_text, port_text = _split_authority(text, authority)
-            host = host_text if _GLOB_CHARS & set(host_text) else _parse_host(text, host_text)
-            host = host.lower()
+            # a bracketed IPv6 literal is an address, not a [...] glob
+            literal = host_text.startswith("[") or not _GLOB_CHARS & set(host_text)
+            host = _parse_host(text, host_text) if literal else host_text.lower()
             if port_text is None:
                 port = str(DEFAULT_PORT)
             elif _GLOB_CHARS & set(port_text):
@@ -258,8 +259,12 @@ class URIPattern:
     def matches(self, uri: KrapitionURI | str) -> bool:
         if isinstance(uri, str):
             uri = KrapitionURI.parse(uri)
+        if self.host.startswith("["):
+            host_matches = uri.host == self.host
+        else:
+            host_matches = fnmatchcase(uri.host, self.host)
         return (
-            fnmatchcase(uri.host, self.host)
+            host_matches
             and fnmatchcase(str(uri.port), self.port)
             and fnmatchcase(uri.kind, self.kind)
             and fnmatchcase(uri.collection, self.collection)

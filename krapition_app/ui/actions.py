@@ -36,7 +36,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("quit", "&File", "&Quit", "Quit Krapition", Key.Quit, separator_before=True),
     ActionSpec("reset_camera", "&View", "&Reset Camera", "Look at the whole scene again", "Home"),
     ActionSpec("toggle_full_screen", "&View", "&Full Screen", "Fill the screen with the window",
-               Key.FullScreen, checkable=True),
+               "F11", checkable=True),
     ActionSpec("show_about", "&Help", "&About Krapition", "Version, folders and renderer"),
     ActionSpec("open_log_folder", "&Help", "Open &Log Folder", "Show the folder with the log files"),
 )

@@ -1,0 +1,20 @@
+"""UI test fixtures: modal dialogs never block a test run; they are recorded instead."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6 import QtWidgets
+
+
+@pytest.fixture(autouse=True)
+def dialogs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
+    """Every message box a test opens, as (kind, title, text), without showing it."""
+    shown: list[tuple[str, str, str]] = []
+    for kind in ("warning", "critical", "information", "about", "question"):
+
+        def record(_parent, title, text, *_rest, _kind=kind):
+            shown.append((_kind, title, text))
+            return QtWidgets.QMessageBox.StandardButton.Ok
+
+        monkeypatch.setattr(QtWidgets.QMessageBox, kind, record)
+    return shown
