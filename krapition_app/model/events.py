@@ -1,4 +1,4 @@
-"""The 19 event types of the seed, as typed, frozen, self-validating structs.
+"""The seed's 17 event types (plus the chain's checkpoint), as typed, frozen, self-validating structs.
 
 Every change in a Krapition world is one of these events, written by the node that owns the URI
 it is about. A payload struct's tag is its event type, so ``EventType`` and payload can never

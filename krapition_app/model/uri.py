@@ -104,7 +104,7 @@ def _split(text: str, *, pattern: bool) -> tuple[str, list[str]]:
     if scheme.lower() != SCHEME:
         raise InvalidURIError(text, f"the scheme must be {SCHEME!r}, not {scheme!r}")
     for char, what in (("?", "a query"), ("#", "a fragment"), ("%", "percent-encoding")):
-        if char in rest:
+        if char in rest and not (pattern and char == "?"):  # in a pattern '?' is a glob
             raise InvalidURIError(text, f"{what} ({char!r}) is not allowed")
     authority, slash, path = rest.partition("/")
     if not slash:

@@ -1,4 +1,11 @@
 """Peer-to-peer: identity, discovery, the wire protocol, the signed event chain, the node.
 
 Knows nothing of the engine or of Qt (import-linter contracts in pyproject.toml).
+
+- ``identity``: the installation's ed25519 key (0600 file), node id and fingerprint;
+- ``chain``: pure: signing, the verifier ``(state, bytes) -> state``, ``CircularEventStream``;
+- ``ledger``: our chain written durably, peers' chains verified and stored, checkpoints, replay;
+- ``processor``: the seed's ``EventStreamProcessor`` (handlers per type, subscriptions, streams);
+- ``data``: the seed's ``DataManager`` (CQRS: commands become events, queries read the projection);
+- ``clock``: the injectable clock; ``testing``: deterministic keys, chains and golden cases.
 """

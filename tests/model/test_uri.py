@@ -134,6 +134,9 @@ def test_patterns_for_list_queries():
     assert default_port.matches(f"krapition://alice.local:{DEFAULT_PORT}/physics/materials/steel")
     assert not default_port.matches("krapition://alice.local:1/physics/materials/steel")
     assert str(every_object) == "krapition://*/physics/objects/*"
+    one_char = URIPattern.parse("krapition://*/physics/objects/ball-?")
+    assert one_char.matches("krapition://a:1/physics/objects/ball-7")
+    assert not one_char.matches("krapition://a:1/physics/objects/ball-17")
 
 
 def test_a_star_never_crosses_a_slash():

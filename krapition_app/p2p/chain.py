@@ -1,0 +1,654 @@
+"""The signed, hash-linked, bounded event chain of every author. Pure: no I/O, no clock, no state
+but a cache of parsed URIs.
+
+Format of one event (the exact bytes that are stored and sent)::
+
+    signed = signature (64 bytes, ed25519 over the envelope bytes) || envelope bytes (canonical msgpack)
+    id     = BLAKE2b-256(signed)
+
+An author's events form a chain: ``seq`` counts from 0 and ``prev`` is the id of the event at
+``seq - 1`` (32 zero bytes for seq 0).
+
+How a key is bound to its authority (``host:port``, the owner of every URI under it): an author's
+first event is ``SystemStart`` at seq 0 whose ``authority`` is claimed for the key, or, for a late
+joiner that never saw seq 0, a signed ``ChainCheckpoint`` that repeats the claim. The verifier pins
+the binding in its state (first claim wins; a key cannot move to another authority and an authority
+cannot change hands), and every later event of that author must be about a URI under it. The
+handshake of a later issue pins the binding too, with :meth:`ChainState.pin`.
+
+:func:`verify` is the pure transition ``(state, signed bytes, now) -> (state, event)``; it raises one
+:class:`~.errors.InvalidEventError` subclass per broken rule and never changes the state it was given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from types import MappingProxyType
+
+import msgspec
+from nacl.bindings import crypto_sign, crypto_sign_open, crypto_sign_seed_keypair
+from nacl.exceptions import BadSignatureError as _NaclBadSignature
+from nacl.signing import SigningKey
+
+from ..model.errors import EncodingError
+from ..model.events import (
+    HASH_SIZE,
+    PUBLIC_KEY_SIZE,
+    AnyEventPayload,
+    ChainCheckpoint,
+    EventEnvelope,
+    EventType,
+    SystemStart,
+)
+from ..model.uri import Authority, KrapitionURI
+from .errors import (
+    AuthorForkedError,
+    AuthorityClaimedError,
+    BadSignatureError,
+    ChainLinkError,
+    CheckpointMismatchError,
+    DuplicateEventError,
+    EquivocationError,
+    FutureTimestampError,
+    MalformedEventError,
+    NotOwnerError,
+    OversizedEventError,
+    SequenceGapError,
+    StaleEventError,
+    UnboundAuthorError,
+    UnknownEventError,
+    WrongPreviousHashError,
+)
+
+SIGNATURE_SIZE = 64
+ZERO_HASH = bytes(HASH_SIZE)
+#: How many recent ids per author the verifier remembers itself, to tell a resend from a fork
+#: without asking the store.
+RECENT_WINDOW = 16
+
+
+def event_id(signed: bytes) -> bytes:
+    """BLAKE2b-256 of the exact signed bytes."""
+    return hashlib.blake2b(signed, digest_size=HASH_SIZE).digest()
+
+
+@lru_cache(maxsize=8192)
+def uri_authority(uri: str) -> str:
+    """The canonical ``host:port`` of ``uri`` (cached). Raises InvalidURIError."""
+    # Parsing a URI costs more than verifying half a signature; the same few URIs come back each tick.
+    return str(KrapitionURI.parse(uri).authority)
+
+
+class _WireEnvelope(EventEnvelope, frozen=True):
+    """Decodes like :class:`EventEnvelope` (it is one) with the URI check cached."""
+
+    def __post_init__(self) -> None:
+        if len(self.author) != PUBLIC_KEY_SIZE:
+            raise ValueError(f"author must be a {PUBLIC_KEY_SIZE}-byte public key")
+        if len(self.prev) != HASH_SIZE:
+            raise ValueError(f"prev must be a {HASH_SIZE}-byte hash")
+        if not 0 <= self.seq < 2**63:
+            raise ValueError("seq must be in 0 .. 2**63-1")
+        if not 0 <= self.timestamp_ns < 2**63:
+            raise ValueError("timestamp_ns must be in 0 .. 2**63-1")
+        try:
+            uri_authority(self.uri)
+        except ValueError as exc:
+            raise ValueError(f"uri: {exc}") from None
+
+
+_DECODER = msgspec.msgpack.Decoder(_WireEnvelope)
+_ENCODER = msgspec.msgpack.Encoder(order="deterministic")
+
+
+@dataclass(frozen=True, slots=True)
+class SignedEvent:
+    """A signed event: the exact bytes, their id, and the decoded envelope."""
+
+    raw: bytes
+    id: bytes
+    envelope: EventEnvelope
+
+    @property
+    def signature(self) -> bytes:
+        return self.raw[:SIGNATURE_SIZE]
+
+    @property
+    def envelope_bytes(self) -> bytes:
+        return self.raw[SIGNATURE_SIZE:]
+
+    @property
+    def author(self) -> bytes:
+        return self.envelope.author
+
+    @property
+    def seq(self) -> int:
+        return self.envelope.seq
+
+    @property
+    def prev(self) -> bytes:
+        return self.envelope.prev
+
+    @property
+    def timestamp_ns(self) -> int:
+        return self.envelope.timestamp_ns
+
+    @property
+    def uri(self) -> str:
+        return self.envelope.uri
+
+    @property
+    def type(self) -> EventType:
+        return self.envelope.payload.event_type
+
+    @property
+    def payload(self) -> AnyEventPayload:
+        return self.envelope.payload
+
+    def __repr__(self) -> str:
+        return (f"SignedEvent({self.type}, seq={self.seq}, id={self.id.hex()[:12]}, "
+                f"author={self.author.hex()[:12]}, uri={self.uri!r})")
+
+
+class Signer:
+    """Signs envelopes of one author: the expanded secret key is derived once, not per event."""
+
+    __slots__ = ("_secret", "author")
+
+    def __init__(self, signing_key: SigningKey) -> None:
+        self.author, self._secret = crypto_sign_seed_keypair(bytes(signing_key))
+
+    def __repr__(self) -> str:
+        return f"Signer(author={self.author.hex()[:12]})"
+
+    def sign(self, envelope: EventEnvelope) -> SignedEvent:
+        if envelope.author != self.author:
+            raise ValueError("the envelope's author is not this signer's public key")
+        raw = crypto_sign(_ENCODER.encode(envelope), self._secret)
+        return SignedEvent(raw, event_id(raw), envelope)
+
+
+def sign(signing_key: SigningKey, envelope: EventEnvelope) -> SignedEvent:
+    """Signs the canonical bytes of ``envelope`` with ``signing_key`` (which must be its author)."""
+    return Signer(signing_key).sign(envelope)
+
+
+def make_envelope(*, author: bytes, seq: int, prev: bytes, timestamp_ns: int, uri: str,
+                  payload: AnyEventPayload) -> EventEnvelope:
+    """An envelope with the URI check cached (the writer builds thousands for the same URIs)."""
+    return _WireEnvelope(author=author, seq=seq, prev=prev, timestamp_ns=timestamp_ns, uri=uri,
+                         payload=payload)
+
+
+def decode_signed(raw: bytes, *, max_size: int) -> SignedEvent:
+    """Splits and decodes signed bytes without checking the signature (see :func:`check_signature`)."""
+    if not isinstance(raw, bytes):
+        raise MalformedEventError(f"a signed event is bytes, not {type(raw).__name__}")
+    if len(raw) > max_size:
+        raise OversizedEventError(f"{len(raw)} bytes is over the {max_size}-byte event limit")
+    if len(raw) <= SIGNATURE_SIZE:
+        raise MalformedEventError(f"{len(raw)} bytes is too short for a signature and an envelope")
+    body = raw[SIGNATURE_SIZE:]
+    try:
+        envelope = _DECODER.decode(body)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise MalformedEventError(f"not a valid event envelope: {exc}") from None
+    if _ENCODER.encode(envelope) != body:
+        raise MalformedEventError("the envelope bytes are not in canonical form")
+    return SignedEvent(raw, event_id(raw), envelope)
+
+
+def check_signature(raw: bytes, *, max_size: int) -> SignedEvent:
+    """Decodes ``raw`` and checks its signature against its author key. Stateless: safe to run in
+    parallel ahead of :func:`advance`."""
+    event = decode_signed(raw, max_size=max_size)
+    try:
+        crypto_sign_open(raw, event.envelope.author)
+    except (_NaclBadSignature, ValueError) as exc:
+        raise BadSignatureError(
+            f"bad signature on seq {event.seq} of author {event.author.hex()[:12]}: {exc}"
+        ) from None
+    return event
+
+
+def decode_trusted(raw: bytes) -> SignedEvent:
+    """Decodes bytes that were verified before (read back from our own store): no signature check."""
+    try:
+        return SignedEvent(raw, event_id(raw), _DECODER.decode(raw[SIGNATURE_SIZE:]))
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise EncodingError(f"a stored event does not decode: {exc}") from None
+
+
+def decode_envelope_trusted(raw: bytes) -> EventEnvelope:
+    """Only the envelope of stored, already verified bytes (replays): no signature, no hash."""
+    return _DECODER.decode(raw[SIGNATURE_SIZE:])
+
+
+# ---- verifier state ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyLimits:
+    max_event_size: int = 1024 * 1024
+    #: how far an event's timestamp may be ahead of our clock (clock skew on a LAN is small)
+    max_future_ns: int = 5_000_000_000
+
+
+DEFAULT_LIMITS = VerifyLimits()
+
+#: ``lookup(author, seq) -> id or None``: the id of an event the caller stored (to tell resends from
+#: forks behind the verifier's own window). A read, so :func:`verify` stays a pure function.
+IdLookup = Callable[[bytes, int], bytes | None]
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorState:
+    """What the verifier knows of one author's chain."""
+
+    authority: str
+    #: the seq the next accepted event must have
+    next_seq: int = 0
+    #: id of the event at ``next_seq - 1`` (what the next event's ``prev`` must be)
+    head_id: bytes = ZERO_HASH
+    #: ids of the newest accepted events, the last one being ``head_id``
+    recent: tuple[bytes, ...] = ()
+    #: a checkpoint accepted ahead of its tail (late join): (seq, id, prev)
+    pending: tuple[int, bytes, bytes] | None = None
+    started: bool = False
+    forked: bool = False
+
+    def id_at(self, seq: int) -> bytes | None:
+        first = self.next_seq - len(self.recent)
+        if first <= seq < self.next_seq:
+            return self.recent[seq - first]
+        if self.pending is not None and self.pending[0] == seq:
+            return self.pending[1]
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class ChainState:
+    """Immutable verifier state: every known author and the authority each one is bound to."""
+
+    authors: Mapping[bytes, AuthorState] = field(default_factory=lambda: MappingProxyType({}))
+    owners: Mapping[str, bytes] = field(default_factory=lambda: MappingProxyType({}))
+
+    def author(self, author: bytes) -> AuthorState | None:
+        return self.authors.get(author)
+
+    def owner_of(self, authority: str) -> bytes | None:
+        return self.owners.get(authority)
+
+    def pin(self, author: bytes, authority: str) -> ChainState:
+        """Binds ``author`` to ``authority`` ahead of its chain (from an authenticated handshake)."""
+        authority = _canonical_authority(authority)
+        _check_claim(self, author, authority)
+        if author in self.authors:
+            return self
+        return self._with(author, AuthorState(authority=authority), new_owner=authority)
+
+    def resume(self, author: bytes, authority: str, next_seq: int, head_id: bytes,
+               recent: tuple[bytes, ...] = (), *, forked: bool = False) -> ChainState:
+        """The state of an author as a store recorded it (used when a node restarts)."""
+        authority = _canonical_authority(authority)
+        _check_claim(self, author, authority)
+        state = AuthorState(authority=authority, next_seq=next_seq, head_id=head_id,
+                            recent=recent[-RECENT_WINDOW:], started=next_seq > 0, forked=forked)
+        return self._with(author, state, new_owner=authority)
+
+    def _with(self, author: bytes, state: AuthorState, new_owner: str | None = None) -> ChainState:
+        authors = dict(self.authors)
+        authors[author] = state
+        owners = self.owners
+        if new_owner is not None and owners.get(new_owner) != author:
+            owners = MappingProxyType({**owners, new_owner: author})
+        return ChainState(MappingProxyType(authors), owners)
+
+
+def _canonical_authority(text: str) -> str:
+    try:
+        canonical = str(Authority.parse(text))
+    except ValueError as exc:
+        raise MalformedEventError(f"bad authority claim: {exc}") from None
+    if canonical != text:
+        raise MalformedEventError(f"authority {text!r} is not in canonical form {canonical!r}")
+    return canonical
+
+
+def _check_claim(state: ChainState, author: bytes, authority: str) -> None:
+    owner = state.owners.get(authority)
+    if owner is not None and owner != author:
+        raise AuthorityClaimedError(
+            f"authority {authority} is bound to key {owner.hex()[:12]}, not {author.hex()[:12]}"
+        )
+    known = state.authors.get(author)
+    if known is not None and known.authority != authority:
+        raise AuthorityClaimedError(
+            f"key {author.hex()[:12]} is bound to {known.authority}; it cannot claim {authority}"
+        )
+
+
+def verify(state: ChainState, raw: bytes, *, now_ns: int, limits: VerifyLimits = DEFAULT_LIMITS,
+           lookup: IdLookup | None = None) -> tuple[ChainState, SignedEvent]:
+    """Verifies one signed event against ``state``: returns the next state and the decoded event.
+
+    Raises (one class per rule, see :mod:`.errors`): :class:`OversizedEventError`,
+    :class:`MalformedEventError`, :class:`BadSignatureError`, :class:`AuthorForkedError`,
+    :class:`NotOwnerError` (and its :class:`UnboundAuthorError`, :class:`AuthorityClaimedError`),
+    :class:`DuplicateEventError` / :class:`StaleEventError` (replays), :class:`EquivocationError`
+    (carrying the state with the author marked forked), :class:`FutureTimestampError`,
+    :class:`SequenceGapError`, :class:`WrongPreviousHashError`, :class:`CheckpointMismatchError`.
+    """
+    return advance(state, check_signature(raw, max_size=limits.max_event_size), now_ns=now_ns,
+                   limits=limits, lookup=lookup)
+
+
+def advance(state: ChainState, event: SignedEvent, *, now_ns: int,
+            limits: VerifyLimits = DEFAULT_LIMITS,
+            lookup: IdLookup | None = None) -> tuple[ChainState, SignedEvent]:
+    """The stateful rules, for an event whose signature :func:`check_signature` already checked."""
+    env = event.envelope
+    author, seq, payload = env.author, env.seq, env.payload
+    known = state.authors.get(author)
+    if known is not None and known.forked:
+        raise AuthorForkedError(f"author {author.hex()[:12]} forked its chain; its events are refused")
+
+    new_owner: str | None = None
+    if known is None or not known.started:
+        claim = _start_claim(payload, seq)
+        if claim is None:
+            if known is None:
+                raise UnboundAuthorError(
+                    f"first event of unknown author {author.hex()[:12]} is {env.type} at seq {seq}; "
+                    "a chain starts with SystemStart at seq 0 or a checkpoint"
+                )
+            claim = known.authority
+        claim = _canonical_authority(claim)
+        _check_claim(state, author, claim)
+        if known is None:
+            known = AuthorState(authority=claim)
+            new_owner = claim
+    elif isinstance(payload, SystemStart | ChainCheckpoint) and payload.authority != known.authority:
+        raise AuthorityClaimedError(
+            f"key {author.hex()[:12]} is bound to {known.authority}; it cannot claim {payload.authority}"
+        )
+
+    owner_of_uri = uri_authority(env.uri)
+    if owner_of_uri != known.authority:
+        raise NotOwnerError(
+            f"author {author.hex()[:12]} owns {known.authority}, not the authority of {env.uri}"
+        )
+
+    expected = known.next_seq
+    if seq < expected or (known.pending is not None and seq == known.pending[0]):
+        first_id = known.id_at(seq)
+        if first_id is None and lookup is not None:
+            first_id = lookup(author, seq)
+        if first_id == event.id:
+            raise DuplicateEventError(f"seq {seq} of author {author.hex()[:12]} was already accepted")
+        if first_id is None:
+            raise StaleEventError(
+                f"seq {seq} of author {author.hex()[:12]} is behind its head ({expected}) and no "
+                "longer held"
+            )
+        forked_state = state._with(author, replace(known, forked=True), new_owner)
+        raise EquivocationError(
+            f"author {author.hex()[:12]} signed two different events at seq {seq}",
+            state=forked_state, author=author, seq=seq, first_id=first_id, second=event.raw,
+        )
+
+    if env.timestamp_ns > now_ns + limits.max_future_ns:
+        raise FutureTimestampError(
+            f"seq {seq} of author {author.hex()[:12]} is stamped "
+            f"{(env.timestamp_ns - now_ns) / 1e9:.3f} s ahead of our clock"
+        )
+
+    if isinstance(payload, ChainCheckpoint) and payload.horizon_seq >= seq:
+        raise MalformedEventError(f"checkpoint at seq {seq} names a horizon at or after itself")
+
+    if seq > expected:
+        if isinstance(payload, ChainCheckpoint) and not known.started and known.pending is None:
+            # a late joiner starts from a checkpoint: the tail follows from horizon_seq + 1
+            if payload.horizon_seq + 1 == seq:
+                if env.prev != payload.horizon_id:
+                    raise WrongPreviousHashError(f"checkpoint at seq {seq} does not link to its horizon")
+                started = replace(known, next_seq=seq + 1, head_id=event.id, recent=(event.id,),
+                                  started=True)
+            else:
+                started = replace(known, next_seq=payload.horizon_seq + 1, head_id=payload.horizon_id,
+                                  recent=(), pending=(seq, event.id, env.prev), started=True)
+            return state._with(author, started, new_owner), event
+        raise SequenceGapError(
+            f"seq {seq} of author {author.hex()[:12]} skips ahead of the expected {expected}"
+        )
+
+    if env.prev != known.head_id:
+        raise WrongPreviousHashError(
+            f"seq {seq} of author {author.hex()[:12]} links to {env.prev.hex()[:12]}, "
+            f"not to its previous event {known.head_id.hex()[:12]}"
+        )
+    if seq == 0 and not isinstance(payload, SystemStart):
+        raise MalformedEventError("an author's chain must start with SystemStart at seq 0")
+    if isinstance(payload, ChainCheckpoint):
+        horizon = known.id_at(payload.horizon_seq)
+        if horizon is None and lookup is not None:
+            horizon = lookup(author, payload.horizon_seq)
+        if horizon is not None and horizon != payload.horizon_id:
+            raise CheckpointMismatchError(
+                f"checkpoint at seq {seq} names {payload.horizon_id.hex()[:12]} at seq "
+                f"{payload.horizon_seq}, but that event is {horizon.hex()[:12]}"
+            )
+
+    recent = (*known.recent, event.id)
+    if len(recent) > RECENT_WINDOW:
+        recent = recent[-RECENT_WINDOW:]
+    pending = known.pending
+    if pending is not None and pending[0] == seq + 1:
+        # the tail reached the checkpoint we started from: it is the next event, already accepted
+        if pending[2] != event.id:
+            raise WrongPreviousHashError(
+                f"the checkpoint at seq {pending[0]} of author {author.hex()[:12]} does not link to "
+                f"this event at seq {seq}"
+            )
+        next_state = AuthorState(known.authority, seq + 2, pending[1], (*recent, pending[1]), None, True)
+    else:
+        next_state = AuthorState(known.authority, seq + 1, event.id, recent, pending, True)
+    return state._with(author, next_state, new_owner), event
+
+
+def _start_claim(payload: AnyEventPayload, seq: int) -> str | None:
+    if isinstance(payload, SystemStart) and seq == 0:
+        return payload.authority
+    if isinstance(payload, ChainCheckpoint):
+        return payload.authority
+    return None
+
+
+# ---- the bounded chain of one author ------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class EventNode:
+    """One event in a :class:`CircularEventStream`, linked both ways (ids, as in the seed)."""
+
+    event: SignedEvent
+    previous_node_id: bytes | None = None
+    next_node_id: bytes | None = None
+
+    @property
+    def id(self) -> bytes:
+        return self.event.id
+
+
+class CircularEventStream:
+    """The newest events of one author's chain, linked by id: ``head`` is the newest, ``tail`` the
+    oldest still held.
+
+    The stream is bounded by ``max_size`` events and ``max_age_ns``; :meth:`retention_horizon` says
+    how far retention wants to drop, and :meth:`cleanup` drops the oldest events only behind a
+    signed checkpoint (its ``horizon_seq``), so the tail always links to a signed horizon. Until a
+    checkpoint arrives the stream may hold more than ``max_size`` events. Only verified events
+    belong here; :meth:`add_event` checks that they extend the head.
+    """
+
+    def __init__(self, author: bytes, max_size: int = 10_000, max_age_ns: int | None = None) -> None:
+        if max_size < 2:
+            raise ValueError("max_size must be at least 2 (an event and the checkpoint behind it)")
+        self.author = author
+        self.max_size = max_size
+        self.max_age_ns = max_age_ns
+        self.head: bytes | None = None
+        self.tail: bytes | None = None
+        #: the newest checkpoint the stream was cut behind (None before the first cleanup)
+        self.checkpoint: SignedEvent | None = None
+        self._nodes: dict[bytes, EventNode] = {}
+        self._by_seq: dict[int, bytes] = {}
+        #: a checkpoint we started from that the tail has not reached yet
+        self._pending: SignedEvent | None = None
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def __contains__(self, event_id: object) -> bool:
+        return event_id in self._nodes
+
+    def __iter__(self) -> Iterator[SignedEvent]:
+        node_id = self.tail
+        while node_id is not None:
+            node = self._nodes[node_id]
+            yield node.event
+            node_id = node.next_node_id
+
+    def node(self, event_id: bytes) -> EventNode:
+        try:
+            return self._nodes[event_id]
+        except KeyError:
+            raise UnknownEventError(f"event {event_id.hex()[:12]} is not held in this stream") from None
+
+    def event_at(self, seq: int) -> SignedEvent | None:
+        event_id = self._by_seq.get(seq)
+        return None if event_id is None else self._nodes[event_id].event
+
+    def id_at(self, seq: int) -> bytes | None:
+        return self._by_seq.get(seq)
+
+    @property
+    def head_event(self) -> SignedEvent | None:
+        return None if self.head is None else self._nodes[self.head].event
+
+    @property
+    def tail_event(self) -> SignedEvent | None:
+        return None if self.tail is None else self._nodes[self.tail].event
+
+    def add_event(self, event: SignedEvent) -> None:
+        """Appends a verified event; it must be the author's and extend the head."""
+        if event.author != self.author:
+            raise ChainLinkError("the event belongs to another author's stream")
+        if event.id in self._nodes:
+            raise ChainLinkError(f"event {event.id.hex()[:12]} is already in the stream")
+        if self.head is not None:
+            head = self._nodes[self.head]
+            if event.seq != head.event.seq + 1 or event.prev != head.id:
+                raise ChainLinkError(
+                    f"seq {event.seq} does not extend the head at seq {head.event.seq}"
+                )
+            head.next_node_id = event.id
+            self._nodes[event.id] = EventNode(event, previous_node_id=self.head)
+        else:
+            if self.checkpoint is not None:
+                horizon: ChainCheckpoint = self.checkpoint.payload  # type: ignore[assignment]
+                if event.seq != horizon.horizon_seq + 1 or event.prev != horizon.horizon_id:
+                    raise ChainLinkError(f"seq {event.seq} does not follow the checkpoint's horizon")
+            self._nodes[event.id] = EventNode(event)
+            self.tail = event.id
+        self._by_seq[event.seq] = event.id
+        self.head = event.id
+        pending = self._pending
+        if pending is not None and pending.seq == event.seq + 1 and pending.prev == event.id:
+            self._pending = None
+            self.add_event(pending)
+
+    def start_from(self, checkpoint: SignedEvent) -> None:
+        """Starts an empty stream from a checkpoint (a late join): the tail after its horizon
+        follows with :meth:`add_event`, and the checkpoint joins the chain once the tail reaches it."""
+        payload = checkpoint.payload
+        if not isinstance(payload, ChainCheckpoint) or checkpoint.author != self.author:
+            raise ChainLinkError("a stream starts from a checkpoint event of its author")
+        if self._nodes:
+            raise ChainLinkError("only an empty stream starts from a checkpoint")
+        self.checkpoint = checkpoint
+        self._pending = checkpoint
+
+    def get_events(self, from_id: bytes | None = None, to_id: bytes | None = None) -> list[SignedEvent]:
+        """Events from ``from_id`` to ``to_id`` inclusive, oldest first (default: tail and head)."""
+        start = self.tail if from_id is None else self.node(from_id).id
+        end = self.head if to_id is None else self.node(to_id).id
+        if start is None or end is None:
+            return []
+        if self._nodes[start].event.seq > self._nodes[end].event.seq:
+            raise ValueError("from_id is newer than to_id")
+        out: list[SignedEvent] = []
+        node_id: bytes | None = start
+        while node_id is not None:
+            node = self._nodes[node_id]
+            out.append(node.event)
+            if node_id == end:
+                break
+            node_id = node.next_node_id
+        return out
+
+    def retention_horizon(self, now_ns: int) -> int | None:
+        """The highest seq that retention by count and by age wants dropped, or None.
+
+        The head is never dropped, nor is a checkpoint at the tail (it is the late joiner's start).
+        """
+        tail, head = self.tail_event, self.head_event
+        if tail is None or head is None:
+            return None
+        horizon: int | None = None
+        if len(self._nodes) > self.max_size:
+            # count: one slot is left for the checkpoint that the cleanup will append
+            horizon = tail.seq + len(self._nodes) - self.max_size
+        if self.max_age_ns is not None:
+            cutoff = now_ns - self.max_age_ns
+            seq = tail.seq
+            while seq < head.seq:
+                event = self.event_at(seq)
+                if event is None or event.timestamp_ns >= cutoff:
+                    break
+                seq += 1
+            if seq > tail.seq:
+                horizon = max(horizon or -1, seq - 1)
+        if horizon is None:
+            return None
+        return min(horizon, head.seq - 1)
+
+    def cleanup(self, checkpoint: SignedEvent) -> list[SignedEvent]:
+        """Drops every event up to the checkpoint's horizon; returns what was dropped, oldest first.
+
+        ``checkpoint`` must be a verified ``ChainCheckpoint`` of this author held in the stream,
+        whose ``horizon_id`` is the event held at ``horizon_seq`` (or one already dropped).
+        """
+        payload = checkpoint.payload
+        if not isinstance(payload, ChainCheckpoint) or checkpoint.author != self.author:
+            raise ChainLinkError("cleanup needs a checkpoint event of this stream's author")
+        if checkpoint.id not in self._nodes:
+            raise ChainLinkError("add the checkpoint to the stream before cleaning up behind it")
+        held = self._by_seq.get(payload.horizon_seq)
+        if held is not None and held != payload.horizon_id:
+            raise ChainLinkError("the checkpoint's horizon is not the event held at that seq")
+        dropped: list[SignedEvent] = []
+        while self.tail is not None:
+            node = self._nodes[self.tail]
+            if node.event.seq > payload.horizon_seq:
+                node.previous_node_id = None
+                break
+            dropped.append(node.event)
+            del self._nodes[node.id]
+            del self._by_seq[node.event.seq]
+            self.tail = node.next_node_id
+        self.checkpoint = checkpoint
+        return dropped

@@ -1,0 +1,57 @@
+"""Schema versions and their migrations (``PRAGMA user_version`` holds the version).
+
+A migration is a function of a sqlite-utils ``Database`` run inside one transaction, so a crash
+mid-migration leaves the previous version intact. Add a function to :data:`MIGRATIONS`; never edit
+one that has shipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlite_utils
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    # every verified event of every author (the seed's event database). Rows go in rowid order
+    # and are found by their chain position; there is no index on the random event ids, whose
+    # inserts would rewrite pages all over such an index on every commit.
+    db["events"].create(
+        {"author": bytes, "seq": int, "id": bytes, "prev": bytes, "timestamp_ns": int,
+         "type": str, "uri": str, "raw": bytes},
+        not_null={"author", "seq", "id", "prev", "timestamp_ns", "type", "uri", "raw"},
+    )
+    db["events"].create_index(["author", "seq"], unique=True, index_name="events_chain")
+    # the chain of each author: its authority binding and head (the high-water mark of its seqs)
+    db["authors"].create(
+        {"author": bytes, "authority": str, "head_seq": int, "head_id": bytes, "forked": int,
+         "checkpoint_id": bytes},
+        pk="author", not_null={"authority", "head_seq", "head_id", "forked"},
+    )
+    db["authors"].create_index(["authority"], unique=True, index_name="authors_authority")
+    # the projection at an author's last checkpoint horizon: where a replay starts
+    db["snapshots"].create(
+        {"author": bytes, "horizon_seq": int, "horizon_id": bytes, "state": bytes, "state_hash": bytes},
+        pk="author", not_null={"horizon_seq", "horizon_id", "state", "state_hash"},
+    )
+    # equivocation proofs: two signed events of one author with the same seq
+    db["forks"].create(
+        {"author": bytes, "seq": int, "first_id": bytes, "first_raw": bytes, "second_id": bytes,
+         "second_raw": bytes},
+        pk=("author", "seq", "second_id"), not_null={"first_id", "second_raw"},
+    )
+    # the current value of every URI this node owns (the seed's distributed database)
+    db["objects"].create(
+        {"uri": str, "kind": str, "value": bytes, "seq": int},
+        pk="uri", not_null={"kind", "value", "seq"},
+    )
+    # the newest known value of remote URIs and the seq of the author's event it came from
+    db["cache"].create(
+        {"uri": str, "author": bytes, "kind": str, "value": bytes, "seq": int},
+        pk="uri", not_null={"author", "kind", "value", "seq"},
+    )
+    db["cache"].create_index(["author"], index_name="cache_author")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+SCHEMA_VERSION = len(MIGRATIONS)
