@@ -72,9 +72,7 @@ def schedule_screenshot_and_quit(window, screenshot: Path | None, quit_after: fl
 
     def capture() -> None:
         assert screenshot is not None
-        window.viewport.update()
-        QtWidgets.QApplication.processEvents()
-        image = window.grab().toImage()
+        image = window.grab_window()
         if image.save(str(screenshot), "PNG"):
             log.info("screenshot written", extra={"path": str(screenshot)})
         else:

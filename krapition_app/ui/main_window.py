@@ -27,8 +27,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.settings = settings
         self.scene = scene
         self.scene_path = scene_path
-        self.viewport = WorldViewport(self)
-        self.setCentralWidget(self.viewport)
+        self.viewport = WorldViewport()
+        self.viewport_widget = self.viewport.container(self)
+        self.setCentralWidget(self.viewport_widget)
         self.actions_by_id = build_actions(self)
         self._build_status_bar()
         self.viewport.framePainted.connect(self._on_frame)
@@ -110,6 +111,23 @@ class MainWindow(QtWidgets.QMainWindow):
         if not ok:
             QtWidgets.QMessageBox.warning(self, "Cannot save the screenshot", f"Could not write {path}")
         return ok
+
+    def grab_window(self) -> QtGui.QImage:
+        """The whole window as the user sees it, the 3D view included.
+
+        ``QWidget.grab`` cannot see into the native GL window, so its framebuffer is drawn into the
+        widget grab at the place of its container.
+        """
+        image = self.grab().toImage()
+        view = self.viewport.grabFramebuffer()
+        painter = QtGui.QPainter(image)
+        try:
+            top_left = self.viewport_widget.mapTo(self, QtCore.QPoint(0, 0))
+            target = QtCore.QRect(top_left, self.viewport_widget.size())
+            painter.drawImage(target, view)
+        finally:
+            painter.end()
+        return image
 
     def quit(self) -> None:
         self.close()
