@@ -60,10 +60,33 @@ def run_app(args: argparse.Namespace, paths: AppPaths) -> int:
     paths.config.mkdir(parents=True, exist_ok=True)
     settings = QtCore.QSettings(str(paths.config / "ui.ini"), QtCore.QSettings.Format.IniFormat)
     window = MainWindow(scene, scene_path, paths, settings)
+    sample_metrics_every_second(window)
     window.show()
     log.info("app started", extra={"version": __version__, "scene": scene.name})
     schedule_screenshot_and_quit(window, args.screenshot, args.quit_after)
     return app.exec()
+
+
+def sample_metrics_every_second(window) -> None:
+    """Feeds the metrics dock: frame time of the view, CPU and memory of the process."""
+    import time
+
+    from PySide6 import QtCore
+
+    from .sysmetrics import ProcessMetrics
+
+    process = ProcessMetrics()
+    start = time.monotonic()
+
+    def sample() -> None:
+        values = process.sample()
+        values["frame_ms"] = window.viewport.paint_ms
+        window.metrics_dock.record(time.monotonic() - start, values)
+
+    timer = QtCore.QTimer(window)
+    timer.setInterval(1000)
+    timer.timeout.connect(sample)
+    timer.start()
 
 
 def schedule_screenshot_and_quit(window, screenshot: Path | None, quit_after: float | None) -> None:

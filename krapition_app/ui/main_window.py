@@ -13,6 +13,7 @@ from ..model.errors import SceneFormatError
 from ..model.scene import Scene, load_scene, save_scene
 from ..paths import AppPaths
 from .actions import build_actions
+from .metrics_dock import MetricsDock
 from .viewport import WorldViewport
 
 log = logging.getLogger(__name__)
@@ -33,11 +34,37 @@ class MainWindow(QtWidgets.QMainWindow):
         self.actions_by_id = build_actions(self)
         self._build_status_bar()
         self.viewport.framePainted.connect(self._on_frame)
+        self.metrics_dock = self.add_dock(MetricsDock(self), QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
+        self.metrics_dock.hide()  # until the user opens it (View menu); then the layout is remembered
         self.resize(1280, 800)
-        geometry = settings.value("window/geometry")
+        self.restore_layout()
+        self.set_scene(scene, scene_path)
+
+    # ---- docks --------------------------------------------------------------------------------
+
+    def add_dock(self, dock: QtWidgets.QDockWidget, area: QtCore.Qt.DockWidgetArea) -> QtWidgets.QDockWidget:
+        """Adds a hideable dock; its show/hide toggle goes in the View menu."""
+        self.addDockWidget(area, dock)
+        view_menu = self.menu_by_title("&View")
+        if not any(a.objectName() == "docks_separator" for a in view_menu.actions()):
+            view_menu.addSeparator().setObjectName("docks_separator")
+        view_menu.addAction(dock.toggleViewAction())
+        return dock
+
+    def menu_by_title(self, title: str) -> QtWidgets.QMenu:
+        for action in self.menuBar().actions():
+            if action.text() == title and action.menu() is not None:
+                return action.menu()
+        raise KeyError(title)
+
+    def restore_layout(self) -> None:
+        """Window geometry and dock layout from the last session, if there was one."""
+        geometry = self.settings.value("window/geometry")
         if isinstance(geometry, QtCore.QByteArray):
             self.restoreGeometry(geometry)
-        self.set_scene(scene, scene_path)
+        state = self.settings.value("window/state")
+        if isinstance(state, QtCore.QByteArray):
+            self.restoreState(state)
 
     # ---- state shown --------------------------------------------------------------------------
 
@@ -162,5 +189,6 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
         self.settings.sync()
         super().closeEvent(event)
