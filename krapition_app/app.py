@@ -18,10 +18,19 @@ DEFAULT_SCENE = "default-scene.json"
 SCREENSHOT_DELAY_S = 1.0
 
 
-def load_start_scene(path: Path | None) -> tuple[Scene, Path | None]:
-    """The scene named on the command line, or the bundled playground."""
+def load_start_scene(path: Path | None, last: Path | None = None) -> tuple[Scene, Path | None]:
+    """The scene named on the command line, else the last one opened, else the bundled playground.
+
+    A named scene that cannot be read is an error; a remembered one that has gone bad is skipped
+    (and logged), so a broken file never keeps the app from starting.
+    """
     if path is not None:
         return load_scene(path), path
+    if last is not None and last.is_file():
+        try:
+            return load_scene(last), last
+        except SceneFormatError as exc:
+            log.warning("last scene skipped", extra={"path": str(last), "reason": str(exc)})
     return load_scene(asset(DEFAULT_SCENE)), None
 
 
@@ -41,15 +50,19 @@ def configure_opengl() -> None:
 
 
 def run_app(args: argparse.Namespace, paths: AppPaths) -> int:
+    from PySide6 import QtCore, QtWidgets
+
+    paths.config.mkdir(parents=True, exist_ok=True)
+    settings = QtCore.QSettings(str(paths.config / "ui.ini"), QtCore.QSettings.Format.IniFormat)
+    last = settings.value("scenes/last")
     try:
-        scene, scene_path = load_start_scene(args.scene)
+        scene, scene_path = load_start_scene(args.scene, Path(last) if isinstance(last, str) else None)
     except SceneFormatError as exc:
         print(f"krapition: {exc}", file=sys.stderr) if sys.stderr else None
         log.error("cannot open the start scene", extra={"reason": str(exc)})
         return 2
 
-    from PySide6 import QtCore, QtWidgets
-
+    from .ui.error_reporter import ErrorReporter
     from .ui.main_window import MainWindow
 
     configure_opengl()
@@ -57,9 +70,10 @@ def run_app(args: argparse.Namespace, paths: AppPaths) -> int:
     app.setApplicationName("Krapition")
     app.setOrganizationName("Krapition")
     app.setApplicationVersion(__version__)
-    paths.config.mkdir(parents=True, exist_ok=True)
-    settings = QtCore.QSettings(str(paths.config / "ui.ini"), QtCore.QSettings.Format.IniFormat)
+    app.setStyle("Fusion")  # one look everywhere, and it follows the light/dark colour scheme
     window = MainWindow(scene, scene_path, paths, settings)
+    reporter = ErrorReporter(window, paths.logs)
+    reporter.install()
     sample_metrics_every_second(window)
     window.show()
     log.info("app started", extra={"version": __version__, "scene": scene.name})

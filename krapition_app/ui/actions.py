@@ -24,12 +24,22 @@ class ActionSpec:
     checkable: bool = False
     #: a separator goes before this action in its menu
     separator_before: bool = False
+    #: the window method called, when it is not ``id`` (several actions can share one)
+    handler: str | None = None
+    #: passed to the handler (the handler of a checkable action gets ``checked`` instead)
+    argument: str | None = None
+    #: put in this submenu of ``menu``
+    submenu: str | None = None
+    #: checkable actions of one group exclude each other
+    group: str | None = None
 
 
 MENUS: tuple[str, ...] = ("&File", "&View", "&Help")
 
 ACTIONS: tuple[ActionSpec, ...] = (
+    ActionSpec("new_scene", "&File", "&New Scene", "Start from an empty world", Key.New),
     ActionSpec("open_scene", "&File", "&Open Scene…", "Open a scene file", Key.Open),
+    ActionSpec("save_scene", "&File", "&Save Scene", "Save the scene to its file", Key.Save),
     ActionSpec("save_scene_as", "&File", "Save Scene &As…", "Save the scene to a file", Key.SaveAs),
     ActionSpec("save_screenshot", "&File", "Save &Screenshot…", "Save a PNG of the 3D view", "F12",
                separator_before=True),
@@ -37,6 +47,14 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("reset_camera", "&View", "&Reset Camera", "Look at the whole scene again", "Home"),
     ActionSpec("toggle_full_screen", "&View", "&Full Screen", "Fill the screen with the window",
                "F11", checkable=True),
+    ActionSpec("toggle_fps_overlay", "&View", "Show &FPS", "Frames per second over the 3D view",
+               "Ctrl+Shift+F", checkable=True),
+    ActionSpec("theme_system", "&View", "Follow the &System", "Light or dark as the system is",
+               handler="set_theme", argument="system", submenu="&Theme", group="theme", checkable=True),
+    ActionSpec("theme_light", "&View", "&Light", "A light theme", handler="set_theme", argument="light",
+               submenu="&Theme", group="theme", checkable=True),
+    ActionSpec("theme_dark", "&View", "&Dark", "A dark theme", handler="set_theme", argument="dark",
+               submenu="&Theme", group="theme", checkable=True),
     ActionSpec("show_about", "&Help", "&About Krapition", "Version, folders and renderer"),
     ActionSpec("open_log_folder", "&Help", "Open &Log Folder", "Show the folder with the log files"),
 )
@@ -45,6 +63,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
 def build_actions(window: QtWidgets.QMainWindow) -> dict[str, QtGui.QAction]:
     """Creates every action, connects it to ``window.<id>`` and puts it in the menu bar."""
     menus = {title: window.menuBar().addMenu(title) for title in MENUS}
+    submenus: dict[tuple[str, str], QtWidgets.QMenu] = {}
+    groups: dict[str, QtGui.QActionGroup] = {}
     actions: dict[str, QtGui.QAction] = {}
     for spec in ACTIONS:
         action = QtGui.QAction(spec.text, window)
@@ -54,17 +74,33 @@ def build_actions(window: QtWidgets.QMainWindow) -> dict[str, QtGui.QAction]:
         if spec.shortcut is not None:
             action.setShortcut(QtGui.QKeySequence(spec.shortcut))
         action.setCheckable(spec.checkable)
-        handler = getattr(window, spec.id)
-        if spec.checkable:
+        handler = getattr(window, spec.handler or spec.id)
+        if spec.group is not None:
+            group = groups.get(spec.group)
+            if group is None:
+                group = groups[spec.group] = QtGui.QActionGroup(window)
+                group.setExclusive(True)
+            group.addAction(action)
+            # only the action that becomes checked calls the handler, with its argument
+            action.toggled.connect(lambda checked, h=handler, a=spec.argument: checked and h(a))
+        elif spec.checkable:
             action.toggled.connect(handler)
+        elif spec.argument is not None:
+            action.triggered.connect(lambda _checked=False, h=handler, a=spec.argument: h(a))
         else:
             action.triggered.connect(lambda _checked=False, h=handler: h())
         if spec.id == "quit":
             action.setMenuRole(QtGui.QAction.MenuRole.QuitRole)
         elif spec.id == "show_about":
             action.setMenuRole(QtGui.QAction.MenuRole.AboutRole)
+        menu = menus[spec.menu]
+        if spec.submenu is not None:
+            key = (spec.menu, spec.submenu)
+            if key not in submenus:
+                submenus[key] = menu.addMenu(spec.submenu)
+            menu = submenus[key]
         if spec.separator_before:
-            menus[spec.menu].addSeparator()
-        menus[spec.menu].addAction(action)
+            menu.addSeparator()
+        menu.addAction(action)
         actions[spec.id] = action
     return actions

@@ -14,10 +14,13 @@ from ..model.scene import Scene, load_scene, save_scene
 from ..paths import AppPaths
 from .actions import build_actions
 from .metrics_dock import MetricsDock
+from .overlay import FpsOverlay
+from .theme import apply_theme
 from .viewport import WorldViewport
 
 log = logging.getLogger(__name__)
 SCENE_FILTER = "Krapition scenes (*.json);;All files (*)"
+MAX_RECENT = 8
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -36,8 +39,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.viewport.framePainted.connect(self._on_frame)
         self.metrics_dock = self.add_dock(MetricsDock(self), QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
         self.metrics_dock.hide()  # until the user opens it (View menu); then the layout is remembered
+        self.fps_overlay: FpsOverlay | None = None
+        self.recent_menu = self._build_recent_menu()
         self.resize(1280, 800)
         self.restore_layout()
+        self._restore_view_settings()
         self.set_scene(scene, scene_path)
 
     # ---- docks --------------------------------------------------------------------------------
@@ -95,6 +101,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ---- actions (names match ui.actions.ACTIONS) ---------------------------------------------
 
+    def new_scene(self) -> None:
+        self.set_scene(Scene(name="Untitled"), None)
+
     def open_scene(self, path: Path | None = None) -> bool:
         if path is None:
             chosen, _ = QtWidgets.QFileDialog.getOpenFileName(
@@ -109,7 +118,11 @@ class MainWindow(QtWidgets.QMainWindow):
             QtWidgets.QMessageBox.warning(self, "Cannot open the scene", str(exc))
             return False
         self.set_scene(scene, path)
+        self._remember_scene(path)
         return True
+
+    def save_scene(self) -> bool:
+        return self.save_scene_as(self.scene_path)
 
     def save_scene_as(self, path: Path | None = None) -> bool:
         if path is None:
@@ -125,6 +138,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return False
         self.scene_path = path
         self.set_scene(self.scene, path)
+        self._remember_scene(path)
         return True
 
     def save_screenshot(self, path: Path | None = None) -> bool:
@@ -161,6 +175,58 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def reset_camera(self) -> None:
         self.viewport.reset_camera()
+
+    def toggle_fps_overlay(self, checked: bool) -> None:
+        if checked and self.fps_overlay is None:
+            self.fps_overlay = FpsOverlay()
+            self.viewport.addItem(self.fps_overlay)
+        elif not checked and self.fps_overlay is not None:
+            self.viewport.removeItem(self.fps_overlay)
+            self.fps_overlay = None
+        self.settings.setValue("view/fps_overlay", checked)
+        self.viewport.update()
+
+    def set_theme(self, theme: str) -> None:
+        """"system" follows the desktop's light or dark setting; "light" and "dark" force one."""
+        apply_theme(theme)
+        self.settings.setValue("view/theme", theme)
+
+    def _restore_view_settings(self) -> None:
+        theme = str(self.settings.value("view/theme", "system"))
+        self.actions_by_id.get(f"theme_{theme}", self.actions_by_id["theme_system"]).setChecked(True)
+        fps = self.settings.value("view/fps_overlay", False)
+        self.actions_by_id["toggle_fps_overlay"].setChecked(fps in (True, "true"))
+
+    # ---- recent scenes ------------------------------------------------------------------------
+
+    def _build_recent_menu(self) -> QtWidgets.QMenu:
+        file_menu = self.menu_by_title("&File")
+        menu = QtWidgets.QMenu("Open &Recent", self)
+        file_menu.insertMenu(self.actions_by_id["save_scene"], menu)
+        menu.aboutToShow.connect(self._fill_recent_menu)
+        return menu
+
+    def recent_scenes(self) -> list[Path]:
+        value = self.settings.value("scenes/recent", [])
+        paths = [value] if isinstance(value, str) else list(value or [])
+        return [Path(p) for p in paths]
+
+    def _remember_scene(self, path: Path) -> None:
+        recent = [p for p in self.recent_scenes() if p != path]
+        recent.insert(0, path)
+        self.settings.setValue("scenes/recent", [str(p) for p in recent[:MAX_RECENT]])
+        self.settings.setValue("scenes/last", str(path))
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = self.recent_scenes()
+        for path in recent:
+            action = self.recent_menu.addAction(path.name)
+            action.setToolTip(str(path))
+            action.setEnabled(path.is_file())
+            action.triggered.connect(lambda _checked=False, p=path: self.open_scene(p))
+        if not recent:
+            self.recent_menu.addAction("No recent scenes").setEnabled(False)
 
     def toggle_full_screen(self, checked: bool) -> None:
         self.showFullScreen() if checked else self.showNormal()
