@@ -27,9 +27,9 @@ for level, count in enumerate((4, 3, 2, 1)):
                                material="plastic", position=(round(x, 3), -0.8, round(0.1 + 0.2 * level, 3))))
 # A stone pedestal with a glass ball on it.
 bodies.append(BodySpec(name="pedestal", shape="box", half_extents=(0.25, 0.25, 0.3),
-                       material="stone", position=(1.3, 0.6, 0.3)))
+                       material="stone", position=(1.7, 0.1, 0.3)))
 bodies.append(BodySpec(name="ball-glass-top", shape="sphere", radius=0.12, material="glass",
-                       position=(1.3, 0.6, 0.72)))
+                       position=(1.7, 0.1, 0.72)))
 # A steel gallows beam with a pendulum of two links hanging at rest.
 bodies.append(BodySpec(name="gallows-beam", shape="box", half_extents=(0.6, 0.05, 0.05),
                        material="metal", position=(0.0, -1.8, 1.6), static=True))
