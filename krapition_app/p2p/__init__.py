@@ -7,5 +7,9 @@ Knows nothing of the engine or of Qt (import-linter contracts in pyproject.toml)
 - ``ledger``: our chain written durably, peers' chains verified and stored, checkpoints, replay;
 - ``processor``: the seed's ``EventStreamProcessor`` (handlers per type, subscriptions, streams);
 - ``data``: the seed's ``DataManager`` (CQRS: commands become events, queries read the projection);
-- ``clock``: the injectable clock; ``testing``: deterministic keys, chains and golden cases.
+- ``clock``: the injectable clock; ``testing``: deterministic keys, chains and golden cases;
+- ``protocol``: the sans-IO wire protocol (handshake, encrypted framing, connection state machine);
+- ``transport`` (asyncio TCP) and ``memory`` (in-memory, for tests): connections to peers;
+- ``discovery`` (zeroconf) and ``lan`` (discovery plus transport): finding and joining peers;
+- ``health`` (phi accrual, RTT), ``limits`` (token buckets), ``peers`` (table, pins), ``ratelog``.
 """

@@ -1,0 +1,285 @@
+"""The synthesis core shared by the real-time engine and the offline renderer.
+
+:class:`Mixer` keeps the voices, the room, the listener and the master section. Excitations are
+scheduled at absolute frame numbers; :meth:`Mixer.render` produces the next block of stereo frames.
+Everything is deterministic: the same excitations give bit-identical output.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from .excitation import Excitations
+from .listener import ListenerPose, output_mode_code
+from .paths import ImageSourceScratch
+from .prepare import Geometry, Prepared, prepare
+from .reverb import FeedbackDelayNetwork
+from .room import RoomSettings
+from .synth import render_block
+from .voices import VoiceBank, assign, recompute_paths
+
+SAMPLE_RATE = 48_000
+#: Pa of sound pressure that maps to digital full scale (1.0): 2 Pa = 100 dB SPL
+FULL_SCALE_PA = 2.0
+LIMIT_CEILING = 0.98
+LIMIT_RELEASE_S = 0.08
+
+
+@dataclass(frozen=True, slots=True)
+class MixerConfig:
+    sample_rate: int = SAMPLE_RATE
+    #: the cap on simultaneously ringing voices (bodies)
+    max_voices: int = 256
+    #: extra slots where stolen voices fade out (graceful stealing) while the newcomer starts
+    spare_voices: int = 64
+    #: room paths rendered per voice (direct + strongest reflections)
+    paths_per_voice: int = 16
+    full_scale_pa: float = FULL_SCALE_PA
+
+
+class Mixer:
+    def __init__(
+        self,
+        config: MixerConfig | None = None,
+        room: RoomSettings | None = None,
+        listener: ListenerPose | None = None,
+        output_mode: str = "stereo",
+    ) -> None:
+        self.config = config or MixerConfig()
+        self.fs = self.config.sample_rate
+        self.voices = VoiceBank(self.config.max_voices, self.config.spare_voices, self.config.paths_per_voice)
+        self.frame = 0
+        self._pending: list[tuple[np.ndarray, Excitations, Prepared | None]] = []
+        self._volume = 1.0
+        self._applied_volume = 1.0
+        self._muted = False
+        self._limiter = np.ones(1, np.float32)
+        self.room = room or RoomSettings()
+        self.listener = listener or ListenerPose()
+        self._mode = output_mode_code(output_mode)
+        self.output_mode = output_mode
+        self._geometry: Geometry | None = None
+        self._configure_room()
+        self.late_rows = 0
+
+    # ---- settings (call from the thread that calls render) -------------------------------------
+    def set_room(self, room: RoomSettings) -> None:
+        self.room = room
+        self._configure_room()
+
+    def set_listener(self, pose: ListenerPose) -> None:
+        self.listener = pose
+        self._lis = self.room.to_room(np.array(pose.position))
+        self._right = pose.right
+        self._recompute()
+
+    def set_output_mode(self, mode: str) -> None:
+        self._mode = output_mode_code(mode)
+        self.output_mode = mode
+        self._recompute()
+
+    def set_volume(self, volume: float) -> None:
+        self._volume = float(volume)
+
+    def set_muted(self, muted: bool) -> None:
+        self._muted = bool(muted)
+
+    def _configure_room(self) -> None:
+        self._dims = np.array(self.room.size)
+        self._beta = self.room.reflection
+        self._scratch = ImageSourceScratch(self.room.max_order)
+        self._fdn = FeedbackDelayNetwork(self.room, self.fs)
+        self.set_listener(self.listener)
+
+    def geometry(self) -> Geometry:
+        return Geometry(
+            self.room,
+            self.listener,
+            self.output_mode,
+            float(self.fs),
+            self.config.paths_per_voice,
+            self.voices.acc.shape[1],
+        )
+
+    def _recompute(self) -> None:
+        self._geometry = self.geometry()
+        v = self.voices
+        recompute_paths(
+            v.state,
+            v.pos,
+            self._lis,
+            self._right,
+            self._dims,
+            self._beta,
+            self.room.max_order,
+            self._mode,
+            float(self.fs),
+            256,
+            v.npaths,
+            v.pdelay,
+            v.pgain,
+            v.direct_gain,
+            v.direct_delay,
+            v.acc.shape[1],
+            self._scratch.pos,
+            self._scratch.gain,
+            self._scratch.order,
+            self._scratch.index,
+        )
+
+    # ---- excitations ------------------------------------------------------------------------------
+    def schedule(self, frames: np.ndarray, rows: Excitations, prepared: Prepared | None = None) -> None:
+        """Sound ``rows`` at absolute ``frames``; ``prepared`` (see prepare.py) saves the work here."""
+        if len(rows) == 0:
+            return
+        self._pending.append((np.asarray(frames, np.int64), rows, prepared))
+
+    def _due(self, end: int) -> tuple[np.ndarray, Excitations, Prepared] | None:
+        if not self._pending or min(int(f.min()) for f, _, _ in self._pending) >= end:
+            return None
+        key = self._geometry.key
+        parts = [
+            (f, r, p if p is not None and p.key == key else prepare(r, self._geometry))
+            for f, r, p in self._pending
+        ]
+        frames = np.concatenate([f for f, _, _ in parts])
+        rows = Excitations.concat([r for _, r, _ in parts]) if len(parts) > 1 else parts[0][1]
+        prepared = Prepared.concat([p for _, _, p in parts]) if len(parts) > 1 else parts[0][2]
+        due = frames < end
+        later = np.nonzero(~due)[0]
+        self._pending = [(frames[later], rows.take(later), prepared.take(later))] if len(later) else []
+        idx = np.nonzero(due)[0]
+        order = idx[np.argsort(frames[idx], kind="stable")]
+        late = frames[order] < self.frame
+        if late.any():
+            self.late_rows += int(late.sum())
+        return frames[order], rows.take(order), prepared.take(order)
+
+    # ---- rendering ----------------------------------------------------------------------------------
+    def render(self, out: np.ndarray, rev_scratch: np.ndarray | None = None) -> None:
+        """Overwrite ``out`` (n, 2) float32 with the next n frames (after volume, mute and limiter)."""
+        n = out.shape[0]
+        v = self.voices
+        due = self._due(self.frame + n)
+        if due is not None:
+            frames, rows, p = due
+            assign(
+                self.frame,
+                n,
+                v.max_voices,
+                frames,
+                rows.body.astype(np.int64),
+                p.src,
+                p.pr,
+                p.pi,
+                p.exc,
+                p.nin,
+                p.npaths,
+                p.pdelay,
+                p.pgain,
+                p.direct_gain,
+                p.direct_delay,
+                p.loud,
+                v.state,
+                v.body,
+                v.pr,
+                v.pi,
+                v.zr,
+                v.zi,
+                v.exc,
+                v.exc_off,
+                v.nin,
+                v.noise_env,
+                v.rng,
+                v.fade,
+                v.pos,
+                v.npaths,
+                v.pdelay,
+                v.pgain,
+                v.direct_gain,
+                v.direct_delay,
+                v.loud,
+                v.counters,
+            )
+        out[:] = 0.0
+        rev = rev_scratch if rev_scratch is not None else np.zeros(n, np.float32)
+        rev[:n] = 0.0
+        render_block(
+            self.frame,
+            n,
+            float(self.fs),
+            v.state,
+            v.pr,
+            v.pi,
+            v.zr,
+            v.zi,
+            v.exc,
+            v.exc_off,
+            v.nin,
+            v.noise_env,
+            v.rng,
+            v.fade,
+            v.npaths,
+            v.pdelay,
+            v.pgain,
+            v.direct_gain,
+            v.direct_delay,
+            v.loud,
+            v.acc,
+            v.rev_acc,
+            out,
+            rev,
+        )
+        self._fdn.process(rev[:n], out)
+        target = 0.0 if self._muted else self._volume
+        master(
+            out,
+            np.float32(self._applied_volume / self.config.full_scale_pa),
+            np.float32(target / self.config.full_scale_pa),
+            self._limiter,
+            np.float32(LIMIT_CEILING),
+            np.float32(math.exp(-1.0 / (LIMIT_RELEASE_S * self.fs))),
+            self._mode == 0,
+        )
+        self._applied_volume = target
+        self.frame += n
+
+    def stats(self) -> dict[str, int]:
+        v = self.voices
+        return {
+            "active_voices": v.active_count(),
+            "sounding_voices": v.sounding_count(),
+            "stolen": int(v.counters[0]),
+            "dropped": int(v.counters[1]),
+            "started": int(v.counters[2]),
+            "late": self.late_rows,
+        }
+
+
+@njit(cache=True, nogil=True, fastmath=False)
+def master(out, gain_from, gain_to, limiter, ceiling, release, mono):
+    """Volume ramp, mono fold, then a stereo-linked peak limiter: |out| never exceeds ``ceiling``.
+
+    Instant attack (the gain drops to ceiling / peak on the sample that would clip), exponential release.
+    """
+    n = out.shape[0]
+    g = limiter[0]
+    for i in range(n):
+        vol = gain_from + (gain_to - gain_from) * np.float32((i + 1) / n)
+        left = out[i, 0] * vol
+        right = out[i, 1] * vol
+        if mono:
+            left = np.float32(0.5) * (left + right)
+            right = left
+        peak = max(abs(left), abs(right))
+        g = np.float32(1.0) - (np.float32(1.0) - g) * release
+        if peak * g > ceiling:
+            g = ceiling / peak
+        # the gain already keeps |x| <= ceiling; the clamp only removes float rounding above it
+        out[i, 0] = min(max(left * g, -ceiling), ceiling)
+        out[i, 1] = min(max(right * g, -ceiling), ceiling)
+    limiter[0] = g

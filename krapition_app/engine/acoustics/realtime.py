@@ -1,0 +1,604 @@
+"""The real-time audio engine: contacts in, sound at the speakers, on time.
+
+Threads:
+
+- the caller (simulation thread) validates contacts and turns them into excitations
+  (:meth:`AudioEngine.submit`), then hands them over through a deque;
+- the synthesis thread maps each excitation's timestamp to the output frame that plays at that
+  moment plus one fixed offset (so every impact keeps its exact sub-block time), renders blocks with
+  the numba kernels (``nogil``) and pushes them into a lock-free ring;
+- the PortAudio callback (48 kHz, blocksize 256, latency 'low') only copies from the ring into the
+  output buffer via one njit function: no allocation of buffers, no lock, no logging, no file.
+
+Frame numbers are playback frames: frame F leaves the DAC at ``play_time(F)``. The clock mapping comes
+from the callback's own timestamps (``time.monotonic()`` plus PortAudio's DAC latency), taking the
+earliest-consistent record of the last few callbacks so a late callback does not shift it.
+Without an output device the engine says so in :attr:`status` and runs silently: :meth:`submit`
+still validates and still produces events.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import math
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from ...model.events import EventPayload
+from ..contacts import ContactEvents
+from .bodies import BodyTable
+from .devices import OutputDevice, find_device, list_output_devices, portaudio, rescan
+from .errors import AcousticInputError, AudioDeviceError
+from .events import UriOf, acoustic_events
+from .excitation import Excitations, excite
+from .listener import ListenerPose, output_mode_code
+from .mixer import Mixer, MixerConfig
+from .prepare import Geometry, Prepared, prepare
+from .ring import CALLBACKS, PA_UNDERFLOWS, TIMING_RECORDS, UNDERRUNS, FrameRing, callback_copy
+from .room import RoomSettings
+from .voices import ARRIVAL_RING
+
+log = logging.getLogger(__name__)
+
+BLOCKSIZE = 256
+PLACEMENT_LOG = 4096
+INBOX_STEPS = 512
+SWITCH_INTERVAL_S = 0.0005
+#: the synthesis thread looks at the ring this often (well inside the render guard)
+POLL_S = 0.0005
+#: callbacks before the clock mapping is trusted, and how many recent ones it is taken from
+CLOCK_SETTLE = 16
+CLOCK_WINDOW = 64
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    #: real time: the 8 strongest paths per voice (direct + 7 reflections); offline renders take all 63
+    mixer: MixerConfig = field(default_factory=lambda: MixerConfig(paths_per_voice=8))
+    blocksize: int = BLOCKSIZE
+    #: frames of silence in the ring when the stream starts (before the clock is known)
+    lead_frames: int = 512
+    #: render each block this long before the callback that plays it is due ("just in time")
+    guard_s: float = 0.0025
+    #: after an underrun the guard grows by guard_step_s, up to guard_max_s (and so does the fixed offset)
+    guard_step_s: float = 0.0005
+    guard_max_s: float = 0.006
+    #: seconds without an underrun before the guard steps back down
+    guard_relax_s: float = 10.0
+    #: frames the synthesis thread renders at a time
+    chunk_frames: int = 64
+    #: safety frames added to the fixed offset (covers the synthesis thread's polling period)
+    margin_frames: int = 32
+    #: keep the last this many frames as played, for tests and diagnostics (0: off)
+    monitor_frames: int = 0
+    static_material: str = "stone"
+    #: produce acoustic events in submit() (needs uri_of)
+    events: bool = True
+    max_event_sources: int = 8
+
+
+@dataclass(frozen=True, slots=True)
+class AudioStatus:
+    running: bool
+    silent: bool
+    reason: str
+    device: str | None = None
+    sample_rate: int = 48_000
+    blocksize: int = BLOCKSIZE
+    #: PortAudio's reported output latency, seconds
+    output_latency: float = 0.0
+    #: the fixed collision-to-output delay every impact gets, seconds (0 until the clock is known)
+    scheduled_latency: float = 0.0
+
+
+class AudioEngine:
+    """Public API the app and the UI call. Every method is safe to call from any thread."""
+
+    def __init__(
+        self,
+        config: EngineConfig | None = None,
+        room: RoomSettings | None = None,
+        listener: ListenerPose | None = None,
+        output_mode: str = "stereo",
+        uri_of: UriOf | None = None,
+        listener_uri: str = "krapition://localhost:8080/audio/listeners/main",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config or EngineConfig()
+        self.fs = self.config.mixer.sample_rate
+        output_mode_code(output_mode)
+        self._room = room or RoomSettings()
+        self._listener = listener or ListenerPose()
+        self._mode = output_mode
+        self._uri_of = uri_of
+        self._listener_uri = listener_uri
+        self._clock = clock
+        self._volume = 1.0
+        self._muted = False
+        #: newest value of each setting not yet applied by the synthesis thread (dict ops are atomic)
+        self._commands: dict[str, Any] = {}
+        #: bounded: if the synthesis thread ever stalls, the oldest steps are dropped, memory stays flat
+        self._inbox: collections.deque[tuple[float, Excitations, Prepared]] = collections.deque(
+            maxlen=INBOX_STEPS
+        )
+        self._geometry = self._make_geometry()
+        self._status = AudioStatus(running=False, silent=True, reason="not started")
+        self._stream: Any = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._device_choice: int | str | None = None
+        self._offset = -1
+        self._guard = self.config.guard_s
+        self._dac = 0.0
+        self._seen_underruns = 0
+        self._origin = 0.0
+        self._origin_count = -1
+        self._last_underrun = 0.0
+        self._placements = np.zeros((PLACEMENT_LOG, 2), np.float64)
+        self._placed = 0
+        self._rejected = 0
+        self._switch_interval: float | None = None
+        self._lock = threading.Lock()  # guards start/stop only (never taken by the audio path)
+        self.mixer: Mixer | None = None
+        self.ring: FrameRing | None = None
+
+    # ---- lifecycle ---------------------------------------------------------------------------------
+    def start(self, device: int | str | None = None) -> AudioStatus:
+        """Open the output (``device``: index, name or None for the default) and start the threads.
+
+        Never raises for a missing device: the engine then runs silently and :attr:`status` says why.
+        """
+        with self._lock:
+            self._stop_locked()
+            self._device_choice = device
+            self.mixer = Mixer(self.config.mixer, self._room, self._listener, self._mode)
+            self.mixer.set_volume(self._volume)
+            self.mixer.set_muted(self._muted)
+            self.ring = FrameRing(8192, 2, self.config.monitor_frames)
+            self._offset = -1
+            self._guard = self.config.guard_s
+            self._seen_underruns = 0
+            self._origin_count = -1
+            self._commands.clear()
+            _warm_up(self.config)
+            sd = portaudio()
+            chosen = find_device(device) if sd is not None else None
+            if sd is None or chosen is None:
+                reason = (
+                    "PortAudio is not available"
+                    if sd is None
+                    else f"no audio output device{'' if device is None else f' matching {device!r}'}"
+                )
+                self._status = AudioStatus(running=False, silent=True, reason=reason + "; running silently")
+                log.warning("audio: %s", self._status.reason)
+                return self._status
+            try:
+                self._stream = sd.OutputStream(
+                    samplerate=self.fs,
+                    blocksize=self.config.blocksize,
+                    device=chosen.index,
+                    channels=2,
+                    dtype="float32",
+                    latency="low",
+                    callback=self._callback,
+                )
+            except Exception as exc:  # PortAudioError and ValueError for unsupported settings
+                self._stream = None
+                self._status = AudioStatus(
+                    running=False, silent=True, reason=f"cannot open {chosen.name!r}: {exc}; running silently"
+                )
+                log.warning("audio: %s", self._status.reason)
+                return self._status
+            self._stop.clear()
+            # the audio threads need the GIL between kernels: let a waiting thread in after 0.5 ms instead of
+            # CPython's default 5 ms (longer than the render guard); restored by stop()
+            if self._switch_interval is None:
+                self._switch_interval = sys.getswitchinterval()
+                sys.setswitchinterval(SWITCH_INTERVAL_S)
+            self._prefill()
+            self._thread = threading.Thread(
+                target=self._synth_loop, name="krapition-audio-synth", daemon=True
+            )
+            self._thread.start()
+            self._stream.start()
+            self._status = AudioStatus(
+                running=True,
+                silent=False,
+                reason="playing",
+                device=chosen.name,
+                sample_rate=self.fs,
+                blocksize=self.config.blocksize,
+                output_latency=float(self._stream.latency),
+            )
+            log.info(
+                "audio: playing on %r (%s), latency %.1f ms",
+                chosen.name,
+                chosen.hostapi,
+                1000 * self._stream.latency,
+            )
+            return self._status
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stop_locked()
+            self._status = AudioStatus(running=False, silent=True, reason="stopped")
+
+    def _stop_locked(self) -> None:
+        self._stop.set()
+        if self._switch_interval is not None:
+            sys.setswitchinterval(self._switch_interval)
+            self._switch_interval = None
+        if self._stream is not None:
+            try:
+                self._stream.stop()
+                self._stream.close()
+            except Exception as exc:
+                log.warning("audio: closing the stream failed: %s", exc)
+            self._stream = None
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+            self._thread = None
+
+    def __enter__(self) -> AudioEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _make_geometry(self) -> Geometry:
+        return Geometry(
+            self._room,
+            self._listener,
+            self._mode,
+            float(self.fs),
+            self.config.mixer.paths_per_voice,
+            ARRIVAL_RING,
+        )
+
+    # ---- devices, volume, settings -----------------------------------------------------------------
+    @staticmethod
+    def devices(refresh: bool = False) -> list[OutputDevice]:
+        if refresh:
+            rescan()
+        return list_output_devices()
+
+    def set_device(self, device: int | str | None) -> AudioStatus:
+        """Switch to another output device (restarts the stream; ringing voices are cut)."""
+        if device is not None and find_device(device) is None:
+            raise AudioDeviceError(f"no audio output device matching {device!r}")
+        return self.start(device)
+
+    @property
+    def status(self) -> AudioStatus:
+        offset = self._offset
+        if offset > 0 and self._status.running:
+            return replace(self._status, scheduled_latency=offset / self.fs)
+        return self._status
+
+    @property
+    def volume(self) -> float:
+        return self._volume
+
+    def set_volume(self, volume: float) -> None:
+        """Master volume, 0 .. 2 (1 = unity)."""
+        if not (isinstance(volume, int | float) and math.isfinite(volume) and 0.0 <= volume <= 2.0):
+            raise AcousticInputError("volume", f"a number in 0..2, got {volume!r}")
+        self._volume = float(volume)
+        self._commands["volume"] = self._volume
+
+    @property
+    def muted(self) -> bool:
+        return self._muted
+
+    def set_muted(self, muted: bool) -> None:
+        self._muted = bool(muted)
+        self._commands["muted"] = self._muted
+
+    @property
+    def room(self) -> RoomSettings:
+        return self._room
+
+    def set_room(self, room: RoomSettings) -> None:
+        self._room = room
+        self._geometry = self._make_geometry()
+        self._commands["room"] = room
+
+    @property
+    def listener(self) -> ListenerPose:
+        return self._listener
+
+    def set_listener(self, pose: ListenerPose) -> None:
+        """The camera moved: paths are recomputed for every ringing voice."""
+        self._listener = pose
+        self._geometry = self._make_geometry()
+        self._commands["listener"] = pose
+
+    @property
+    def output_mode(self) -> str:
+        return self._mode
+
+    def set_output_mode(self, mode: str) -> None:
+        """'mono', 'stereo' (speakers: panning) or 'headphones' (interaural time and level differences)."""
+        output_mode_code(mode)
+        self._mode = mode
+        self._geometry = self._make_geometry()
+        self._commands["mode"] = mode
+
+    # ---- contacts ----------------------------------------------------------------------------------
+    def submit(
+        self,
+        contacts: ContactEvents,
+        bodies: BodyTable,
+        time: float | None = None,
+        step_dt: float = 1.0 / 240.0,
+    ) -> list[EventPayload]:
+        """Sound one physics step's contacts, stamped ``time`` (this engine's clock; default: now).
+
+        Raises :class:`AcousticInputError` (or ``UnknownMaterialError``) for bad input, before anything
+        is queued: the stream keeps running. Returns the step's acoustic events (empty without uri_of).
+        """
+        stamp = self._clock() if time is None else float(time)
+        try:
+            rows = excite(
+                contacts,
+                bodies,
+                stamp,
+                static_material=self.config.static_material,
+                step_dt=step_dt,
+                max_rows=self.config.mixer.max_voices,
+            )
+        except Exception:
+            self._rejected += 1
+            raise
+        if len(rows) and self._status.running:
+            # paths, poles and air absorption are worked out here (numba, no GIL), not in the audio thread
+            self._inbox.append((stamp, rows, prepare(rows, self._geometry)))
+        if not (self.config.events and self._uri_of is not None and len(rows)):
+            return []
+        return acoustic_events(
+            contacts,
+            bodies,
+            rows,
+            self._room,
+            self._listener,
+            self._uri_of,
+            self._listener_uri,
+            static_material=self.config.static_material,
+            max_sources=self.config.max_event_sources,
+        )
+
+    # ---- measurements ------------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        ring = self.ring
+        mixer = self.mixer
+        out: dict[str, Any] = {
+            "underruns": 0,
+            "portaudio_underflows": 0,
+            "callbacks": 0,
+            "rejected": self._rejected,
+            "placed": self._placed,
+        }
+        if ring is not None:
+            out.update(
+                underruns=int(ring.index[UNDERRUNS]),
+                portaudio_underflows=int(ring.index[PA_UNDERFLOWS]),
+                callbacks=int(ring.index[CALLBACKS]),
+            )
+        if mixer is not None:
+            out.update(mixer.stats())
+        if self._stream is not None:
+            with contextlib.suppress(Exception):  # PortAudio errors are plain Exceptions
+                out["cpu_load"] = float(self._stream.cpu_load)
+        return out
+
+    def placements(self) -> np.ndarray:
+        """(n, 2) of the most recent impacts: (event time, frame its first sample was scheduled at)."""
+        n = min(self._placed, PLACEMENT_LOG)
+        idx = np.arange(self._placed - n, self._placed) % PLACEMENT_LOG
+        return self._placements[idx].copy()
+
+    def play_time(self, frames: np.ndarray) -> np.ndarray:
+        """Clock time at which each frame leaves the DAC, from the callbacks that played it (NaN: not yet)."""
+        ring = self.ring
+        frames = np.asarray(frames, np.float64)
+        if ring is None:
+            return np.full(frames.shape, np.nan)
+        count = int(ring.index[CALLBACKS])
+        n = min(count, TIMING_RECORDS)
+        rec = ring.timing[np.arange(count - n, count) % TIMING_RECORDS]
+        starts = rec[:, 0]
+        k = np.searchsorted(starts, frames, side="right") - 1
+        ok = (k >= 0) & (frames < starts[-1] + self.config.blocksize) if n else np.zeros(frames.shape, bool)
+        k = np.clip(k, 0, max(n - 1, 0))
+        t = rec[k, 1] + rec[k, 2] + (frames - rec[k, 0]) / self.fs if n else np.full(frames.shape, np.nan)
+        return np.where(ok, t, np.nan)
+
+    def monitor(self, first_frame: int, frames: int) -> np.ndarray:
+        """What the callback played for frames [first_frame, first_frame + frames) (monitor_frames > 0)."""
+        if self.ring is None or not self.ring.monitor_on:
+            raise AcousticInputError("monitor", "start the engine with EngineConfig(monitor_frames > 0)")
+        return self.ring.monitor_copy(first_frame, frames)
+
+    def frame_at(self, t: float) -> float | None:
+        """The playback frame leaving the DAC at clock time ``t`` (None before the first callbacks)."""
+        ring = self.ring
+        if ring is None:
+            return None
+        count = int(ring.index[CALLBACKS])
+        if count < CLOCK_SETTLE:
+            return None
+        n = min(count - 4, CLOCK_WINDOW)
+        rec = ring.timing[np.arange(count - n, count) % TIMING_RECORDS]
+        origin = (rec[:, 1] + rec[:, 2] - rec[:, 0] / self.fs).min()  # earliest-consistent record
+        return (t - origin) * self.fs
+
+    # ---- the audio thread --------------------------------------------------------------------------
+    def _callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+        ring = self.ring
+        callback_copy(
+            outdata,
+            ring.data,
+            ring.index,
+            ring.index[0],
+            ring.monitor,
+            ring.monitor_on,
+            ring.timing,
+            self._clock(),
+            time_info.outputBufferDacTime - time_info.currentTime,
+            status.output_underflow,
+        )
+
+    # ---- the synthesis thread ----------------------------------------------------------------------
+    def _prefill(self) -> None:
+        block = np.zeros((self.config.lead_frames, 2), np.float32)
+        self.ring.push(block)
+        self.mixer.frame = self.ring.written
+
+    def _apply_commands(self) -> None:
+        mixer = self.mixer
+        while self._commands:
+            try:
+                name, value = self._commands.popitem()
+            except KeyError:
+                break
+            if name == "volume":
+                mixer.set_volume(value)
+            elif name == "muted":
+                mixer.set_muted(value)
+            elif name == "room":
+                mixer.set_room(value)
+            elif name == "listener":
+                mixer.set_listener(value)
+            elif name == "mode":
+                mixer.set_output_mode(value)
+
+    def _schedule_inbox(self) -> None:
+        mixer = self.mixer
+        ring = self.ring
+        if self._offset < 0 and int(ring.index[CALLBACKS]) >= CLOCK_SETTLE:
+            dac = float(np.median(ring.timing[4:CLOCK_SETTLE, 2]))
+            # the latest frame rendered at time t is at most (guard + DAC latency) * fs + one block ahead
+            # of the frame leaving the DAC at t: that, plus a margin, is every impact's fixed delay
+            self._dac = dac
+            self._set_offset()
+        while self._inbox:
+            stamp, rows, prepared = self._inbox.popleft()
+            frame_now = self.frame_at(stamp)
+            if frame_now is None or self._offset < 0:
+                target = mixer.frame
+            else:
+                target = math.floor(frame_now) + self._offset
+            mixer.schedule(np.full(len(rows), target, np.int64), rows, prepared)
+            k = self._placed % PLACEMENT_LOG
+            self._placements[k, 0] = stamp
+            self._placements[k, 1] = max(target, mixer.frame)
+            self._placed += 1
+
+    def _set_offset(self) -> None:
+        self._offset = (
+            math.ceil((self._guard + self._dac) * self.fs)
+            + self.config.blocksize
+            + self.config.margin_frames
+        )
+
+    def _adapt_guard(self) -> None:
+        """An underrun after the clock settled: render earlier from now on (a longer fixed offset).
+
+        After ``guard_relax_s`` without one, the guard steps back towards ``guard_s``. Each step moves
+        the offset by guard_step_s (0.5 ms), well inside the 1 ms timing budget.
+        """
+        underruns = int(self.ring.index[UNDERRUNS])
+        now = self._clock()
+        if underruns > self._seen_underruns:
+            self._seen_underruns = underruns
+            self._last_underrun = now
+            if self._offset > 0 and self._guard < self.config.guard_max_s:
+                self._guard = min(self.config.guard_max_s, self._guard + self.config.guard_step_s)
+                self._set_offset()
+        elif self._offset > 0 and self._guard > self.config.guard_s and now - self._last_underrun > (
+            self.config.guard_relax_s
+        ):
+            self._guard = max(self.config.guard_s, self._guard - self.config.guard_step_s)
+            self._last_underrun = now
+            self._set_offset()
+
+    def _callback_origin(self) -> float | None:
+        """Clock time at which the callback for frame 0 ran, from the earliest-consistent recent record.
+
+        Recomputed only when a callback has run since the last call.
+        """
+        ring = self.ring
+        count = int(ring.index[CALLBACKS])
+        if count < CLOCK_SETTLE:
+            return None
+        if count != self._origin_count:
+            n = min(count - 4, CLOCK_WINDOW)  # the first callbacks of a stream come in a burst: skip them
+            rec = ring.timing[np.arange(count - n, count) % TIMING_RECORDS]
+            self._origin = float((rec[:, 1] - rec[:, 0] / self.fs).min())
+            self._origin_count = count
+        return self._origin
+
+    def _due(self, written: int, origin: float | None) -> bool:
+        """Render the next chunk now? Just in time: ``guard_s`` before the callback that needs it."""
+        ahead = written - self.ring.read
+        block = self.config.blocksize
+        if origin is None:
+            return ahead < self.config.lead_frames
+        last = written + self.config.chunk_frames - 1
+        due_at = origin + (last // block) * block / self.fs - self._guard
+        return self._clock() >= due_at
+
+    def _synth_loop(self) -> None:
+        mixer = self.mixer
+        ring = self.ring
+        chunk = np.zeros((self.config.chunk_frames, 2), np.float32)
+        rev = np.zeros(self.config.chunk_frames, np.float32)
+        try:
+            while not self._stop.is_set():
+                self._apply_commands()
+                self._schedule_inbox()
+                read = ring.read
+                if ring.written < read:  # underrun: the callback went past what we had
+                    ring.skip_to(read)
+                    mixer.frame = read
+                self._adapt_guard()
+                origin = self._callback_origin()
+                while ring.space() >= chunk.shape[0] and self._due(ring.written, origin):
+                    mixer.render(chunk, rev)
+                    ring.push(chunk)
+                    self._schedule_inbox()
+                time.sleep(POLL_S)
+        except Exception:  # never let the synthesis thread die silently
+            log.exception("audio: synthesis thread failed; the output is silent from now on")
+            self._status = AudioStatus(running=False, silent=True, reason="synthesis thread failed")
+
+
+def _warm_up(config: EngineConfig) -> None:
+    """Run every kernel once (numba loads or compiles them on first call) before the stream starts."""
+    from ..contacts import IMPACT
+
+    mixer = Mixer(MixerConfig(max_voices=4, spare_voices=2, paths_per_voice=4))
+    bodies = BodyTable.build(shape=["sphere"], material=["wood"], position=[[0.0, 0.0, 0.5]], radius=[0.05])
+    contacts = ContactEvents.empty(1)
+    contacts.body_b[:] = -1
+    contacts.normal[:, 2] = 1.0
+    contacts.normal_impulse[:] = 0.1
+    contacts.normal_speed[:] = 1.0
+    contacts.kind[:] = IMPACT
+    mixer.schedule(np.zeros(2, np.int64), excite(contacts, bodies, 0.0))
+    block = np.zeros((config.chunk_frames, 2), np.float32)
+    mixer.render(block)
+    ring = FrameRing(1024, 2, 0)
+    ring.push(block)
+    out = np.zeros((config.blocksize, 2), np.float32)
+    callback_copy(
+        out, ring.data, ring.index, ring.index[0], ring.monitor, False, ring.timing, 0.0, 0.0, False
+    )

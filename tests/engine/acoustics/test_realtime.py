@@ -1,0 +1,196 @@
+"""The real-time path on a JACK dummy device: heard at the expected sample, through a monitor tap.
+
+Nothing here asserts on wall-clock time: waits only give the audio threads time to run, and every
+check is on frames the engine placed and the samples the callback actually played.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from acoustic_helpers import avalanche_bodies, avalanche_step, impact, one_body
+
+from krapition_app.engine.acoustics import (
+    AcousticInputError,
+    AudioDeviceError,
+    AudioEngine,
+    EngineConfig,
+    ListenerPose,
+    RoomSettings,
+)
+from krapition_app.model.errors import UnknownMaterialError
+
+FS = 48_000
+QUIET_ROOM = RoomSettings(size=(20.0, 20.0, 10.0), absorption=(0.9,) * 6, reverb=False)
+LISTENER = ListenerPose(position=(0.0, -2.0, 0.5), forward=(0.0, 1.0, 0.0))
+URI = "krapition://host:8080/physics/objects/plank"
+
+
+def _wait(condition, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+@pytest.fixture
+def engine(jack_server: str) -> Iterator[AudioEngine]:
+    eng = AudioEngine(
+        EngineConfig(monitor_frames=1 << 19),
+        room=QUIET_ROOM,
+        listener=LISTENER,
+        uri_of=lambda b: URI if b >= 0 else None,
+    )
+    status = eng.start()
+    assert status.running and not status.silent, status.reason
+    assert _wait(lambda: eng.status.scheduled_latency > 0), "the clock never settled"
+    yield eng
+    eng.stop()
+
+
+def _played_onset(eng: AudioEngine, frame: int, before: int = 64, after: int = 4096) -> int | None:
+    assert _wait(lambda: eng.ring.read > frame + after), "the stream stopped"
+    played = eng.monitor(frame - before, before + after)
+    loud = np.nonzero(np.abs(played).max(axis=1) > 0)[0]
+    return int(loud[0]) - before if len(loud) else None
+
+
+def _strike(eng: AudioEngine, position=(0.0, 0.0, 0.5)) -> int:
+    bodies = one_body("box", "wood", position=position, half_extents=(0.25, 0.04, 0.02))
+    placed = eng.stats()["placed"]
+    eng.submit(impact(point=position), bodies)
+    assert _wait(lambda: eng.stats()["placed"] > placed)
+    return int(eng.placements()[-1, 1])
+
+
+def test_jack_output_is_listed(jack_server: str) -> None:
+    devices = AudioEngine.devices()
+    assert any(d.hostapi.startswith("JACK") for d in devices)
+
+
+def test_scripted_collision_is_heard_at_the_expected_sample(engine: AudioEngine) -> None:
+    assert engine.status.device is not None and engine.status.blocksize == 256
+    frame = _strike(engine)
+    direct = round(2.0 / 343.0 * FS)  # 2 m in front of the listener
+    assert _played_onset(engine, frame + direct) == 0  # silent before, sound from that exact sample on
+    # the fixed offset every impact gets (its size is measured by ``krapition bench audio``)
+    assert 0 < engine.status.scheduled_latency < 0.05
+
+
+def test_bad_input_is_rejected_and_the_stream_keeps_running(engine: AudioEngine) -> None:
+    bodies = one_body("box", "wood", half_extents=(0.25, 0.04, 0.02))
+    bad = impact()
+    bad.normal_impulse[0] = float("nan")
+    with pytest.raises(AcousticInputError, match="normal_impulse"):
+        engine.submit(bad, bodies)
+    negative = one_body("box", "wood", half_extents=(0.25, 0.04, 0.02))
+    negative.half_extents[0, 0] = -0.25
+    with pytest.raises(AcousticInputError, match="size"):
+        engine.submit(impact(), negative)
+    unknown = one_body()
+    unknown.material[0] = 42
+    with pytest.raises(UnknownMaterialError):
+        engine.submit(impact(), unknown)
+    callbacks = engine.stats()["callbacks"]
+    frame = _strike(engine)
+    assert _played_onset(engine, frame + round(2.0 / 343.0 * FS)) == 0
+    assert engine.stats()["callbacks"] > callbacks and engine.status.running
+    assert engine.stats()["rejected"] == 3
+
+
+def test_mute_and_volume(engine: AudioEngine) -> None:
+    engine.set_muted(True)
+    time.sleep(0.05)
+    frame = _strike(engine)
+    assert _played_onset(engine, frame + round(2.0 / 343.0 * FS)) is None
+    engine.set_muted(False)
+    engine.set_volume(0.5)
+    assert engine.volume == 0.5 and not engine.muted
+    time.sleep(0.05)
+    frame = _strike(engine) + round(2.0 / 343.0 * FS)
+    assert _wait(lambda: engine.ring.read > frame + 4096)
+    quiet_tail, struck = engine.monitor(frame - 4096, 4096), engine.monitor(frame, 4096)
+    assert np.abs(struck).max() > 4 * np.abs(quiet_tail).max()  # the muted strike's tail is still ringing
+
+
+def test_listener_room_and_mode_changes_apply_live(engine: AudioEngine) -> None:
+    engine.set_output_mode("headphones")
+    engine.set_listener(ListenerPose(position=(0.0, -4.0, 0.5), forward=(0.0, 1.0, 0.0)))
+    engine.set_room(RoomSettings(size=(12.0, 10.0, 4.0), absorption=(0.9,) * 6, reverb=False))
+    time.sleep(0.05)
+    frame = _strike(engine)
+    assert _played_onset(engine, frame + round(4.0 / 343.0 * FS)) == 0  # now 4 m away
+
+
+def test_events_come_back_from_submit(engine: AudioEngine) -> None:
+    bodies = one_body("box", "wood", half_extents=(0.25, 0.04, 0.02))
+    events = engine.submit(impact(), bodies)
+    assert {type(e).__name__ for e in events} >= {"SoundEmitted", "SoundReceived", "AcousticCollision"}
+
+
+def test_no_device_runs_silently_and_says_so(jack_server: str) -> None:
+    eng = AudioEngine(uri_of=lambda b: URI if b >= 0 else None)
+    status = eng.start(device="no-such-device")
+    assert not status.running and status.silent and "no audio output device" in status.reason
+    assert eng.submit(impact(), one_body())  # still validates and reports events
+    with pytest.raises(AudioDeviceError):
+        eng.set_device("no-such-device")
+    eng.stop()
+
+
+def _soak(engine: AudioEngine, seconds: float) -> dict:
+    """A 5,000-sphere avalanche: 120 new contacts a step (impacts, sliding, rolling), 60 steps a second."""
+    bodies = avalanche_bodies(5000)
+    rng = np.random.default_rng(3)
+    engine.submit(avalanche_step(bodies, rng, 120), bodies)  # warm the per-step path once
+    time.sleep(0.2)
+    before = engine.stats()
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        engine.submit(avalanche_step(bodies, rng, 120), bodies)
+        time.sleep(1 / 60)
+    after = engine.stats()
+    return {
+        "underruns": after["underruns"] - before["underruns"],
+        "jack_xruns": after["portaudio_underflows"] - before["portaudio_underflows"],
+        "placed": after["placed"] - before["placed"],
+        "peak": float(np.abs(engine.monitor(engine.ring.read - FS, FS)).max()),
+        **after,
+    }
+
+
+def _judge(result: dict) -> None:
+    if result["underruns"] and result["jack_xruns"]:
+        # JACK's own dummy driver missed its cycles too: the machine was overloaded (other processes), so
+        # the ring cannot be judged; reported as xfail, never as a pass
+        pytest.xfail(f"machine overloaded: JACK missed {result['jack_xruns']} cycles; {result}")
+    assert result["underruns"] == 0, result
+
+
+@pytest.fixture
+def soak_engine(jack_server: str) -> Iterator[AudioEngine]:
+    eng = AudioEngine(EngineConfig(monitor_frames=1 << 17))
+    eng.start()
+    assert _wait(lambda: eng.status.scheduled_latency > 0)
+    yield eng
+    eng.stop()
+
+
+def test_short_avalanche_soak(soak_engine: AudioEngine) -> None:
+    result = _soak(soak_engine, 3.0)
+    assert result["placed"] > 100 and soak_engine.status.running
+    assert 0 < result["peak"] <= np.float32(0.98)  # the limiter holds under a thousand voices' worth
+    _judge(result)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_ten_minute_avalanche_soak(soak_engine: AudioEngine) -> None:
+    result = _soak(soak_engine, 600.0)
+    assert soak_engine.status.running
+    _judge(result)

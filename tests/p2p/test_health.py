@@ -1,0 +1,58 @@
+"""Phi-accrual failure detection and RTT statistics (issue 7), on a mock clock."""
+
+from __future__ import annotations
+
+from krapition_app.p2p.health import DetectorConfig, Liveness, PhiAccrualDetector, RttStats
+
+
+def beating(seconds: int, interval: float = 1.0) -> PhiAccrualDetector:
+    detector = PhiAccrualDetector(DetectorConfig(heartbeat_interval_s=interval), now=0.0)
+    for i in range(1, seconds + 1):
+        detector.heartbeat(i * interval)
+    return detector
+
+
+def test_regular_heartbeats_stay_alive() -> None:
+    detector = beating(30)
+    for dt in (0.0, 0.5, 1.0, 1.5, 2.0):
+        assert detector.liveness(30 + dt) is Liveness.ALIVE
+
+
+def test_silence_goes_suspect_then_dead_within_five_seconds() -> None:
+    detector = beating(30)
+    states = [detector.liveness(30 + dt / 10) for dt in range(0, 51)]
+    assert Liveness.SUSPECT in states
+    assert states[-1] is Liveness.DEAD
+    first_suspect = states.index(Liveness.SUSPECT)
+    first_dead = states.index(Liveness.DEAD)
+    assert first_suspect < first_dead <= 50
+    phis = [detector.phi(30 + dt / 10) for dt in range(0, 51)]
+    assert phis == sorted(phis)  # phi only grows with silence
+
+
+def test_a_peer_that_never_beats_still_dies() -> None:
+    detector = PhiAccrualDetector(now=0.0)
+    assert detector.liveness(0.5) is Liveness.ALIVE
+    assert detector.liveness(5.0) is Liveness.DEAD
+
+
+def test_recovers_after_a_pause() -> None:
+    detector = beating(30)
+    assert detector.liveness(33.3) is not Liveness.ALIVE
+    detector.heartbeat(33.3)
+    assert detector.liveness(33.4) is Liveness.ALIVE
+
+
+def test_phi_is_finite_for_huge_silences() -> None:
+    detector = beating(5)
+    assert 0 < detector.phi(1e9) < float("inf")
+    assert detector.phi(-1e9) == 0.0
+
+
+def test_rtt_quantiles_are_bounded() -> None:
+    stats = RttStats(window=100)
+    assert stats.median is None
+    for i in range(1000):
+        stats.add(i / 1000)
+    assert len(stats.samples) == 100
+    assert stats.median == 0.949 and stats.quantile(0.99) == 0.998 and stats.last == 0.999
