@@ -1,9 +1,17 @@
 """The signed event chain: append (sign + commit), verify-and-store, replay, bytes per event.
 
-Peer: raw PyNaCl ed25519 sign and verify of the same envelope bytes, measured in the same run
-(before and after the chain, averaged) so the ratios hold on a noisy machine.
+Peer: raw PyNaCl ed25519 sign and verify of the same envelope bytes, single-threaded, measured in
+the same run: in rounds before and after the chain and in short bursts between its batches (timed
+apart from them), so the ratios compare rates under the same load on a shared machine.
 Goals: append >= 70 % of raw sign (batched commits), verify-and-store >= 80 % of raw verify,
 replay of 100,000 events to the same projection <= 3 s.
+
+``append_per_s`` and ``verify_store_per_s`` are measured with the ledger's default threads: with
+three usable CPUs or more a writer thread stores a chunk while the caller signs it (``--pipeline``)
+and the signatures of a received chunk are checked on a pool (``--workers``, default: the usable
+CPUs but one, at most 4); on two CPUs both stay on one thread. When the measured run uses threads,
+the ``*_single_thread_*`` keys measure the same with ``workers=1`` and no pipeline (first, on
+``--single-events`` events, by default as many); otherwise they repeat the measured run.
 """
 
 from __future__ import annotations
@@ -22,7 +30,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verify-events", type=int, default=20_000,
                         help="events a second node verifies and stores (default: 20000)")
     parser.add_argument("--batch", type=int, default=512, help="events per append_many call (default: 512)")
-    parser.add_argument("--raw", type=int, default=5_000, help="raw sign/verify operations per round")
+    parser.add_argument("--raw", type=int, default=5_000,
+                        help="raw sign/verify operations per round, before and after the chain")
+    parser.add_argument("--raw-burst", type=int, default=32,
+                        help="raw signs (verifies) after each appended (received) batch, timed apart")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="threads that check received signatures (default: usable CPUs - 1, at most 4)")
+    parser.add_argument("--pipeline", choices=("auto", "on", "off"), default="auto",
+                        help="sign our events while a writer thread stores them (default: auto, the "
+                             "ledger's default: on from 3 usable CPUs)")
+    parser.add_argument("--single-events", type=int, default=None,
+                        help="events of the single-thread comparison run (0: skip it; default: --events)")
 
 
 def _rate(n: int, seconds: float) -> float:
@@ -30,6 +48,7 @@ def _rate(n: int, seconds: float) -> float:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    import gc
     import os
     import tempfile
     from pathlib import Path
@@ -40,7 +59,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from ..model.scene import BodySpec
     from ..p2p.chain import make_envelope
     from ..p2p.clock import system_clock
-    from ..p2p.ledger import EventLedger, RetentionPolicy
+    from ..p2p.ledger import EventLedger, RetentionPolicy, default_workers
     from ..p2p.testing import seeded_identity
     from ..store import Store
 
@@ -70,40 +89,94 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     signed = key.sign(sample)
     verify_key = key.verify_key
 
-    def raw_rates() -> tuple[float, float, float, float]:
-        """(sign/s, verify/s) by the wall clock and by CPU time of this process."""
-        t0, c0 = time.perf_counter(), time.process_time()
-        for _ in range(args.raw):
-            key.sign(sample)
-        t1, c1 = time.perf_counter(), time.process_time()
-        for _ in range(args.raw):
-            verify_key.verify(signed)
-        t2, c2 = time.perf_counter(), time.process_time()
-        n = args.raw
-        return n / (t1 - t0), n / (t2 - t1), n / max(c1 - c0, 1e-9), n / max(c2 - c1, 1e-9)
+    class Raw:
+        """Raw single-thread PyNaCl sign and verify, timed in rounds before and after the chain and
+        in short bursts between its batches, so that the rates compare under the same load."""
 
-    sign_a, verify_a, sign_cpu_a, verify_cpu_a = raw_rates()
-    with tempfile.TemporaryDirectory(prefix="krapition-bench-") as folder:
-        retention = RetentionPolicy(max_events=events + 10)
-        writer = EventLedger(Store.open(Path(folder) / "writer.sqlite3"), writer_id, authority,
-                             clock=system_clock, retention=retention)
+        def __init__(self) -> None:
+            self.sign = [0, 0.0, 0.0]  # operations, wall seconds, CPU seconds
+            self.verify = [0, 0.0, 0.0]
+            self.rounds = [0, 0.0, 0, 0.0]  # of those, in the rounds: signs, seconds, verifies, seconds
+
+        def signs(self, n: int) -> None:
+            t0, c0 = time.perf_counter(), time.process_time()
+            for _ in range(n):
+                key.sign(sample)
+            self.sign[0] += n
+            self.sign[1] += time.perf_counter() - t0
+            self.sign[2] += time.process_time() - c0
+
+        def verifies(self, n: int) -> None:
+            t0, c0 = time.perf_counter(), time.process_time()
+            for _ in range(n):
+                verify_key.verify(signed)
+            self.verify[0] += n
+            self.verify[1] += time.perf_counter() - t0
+            self.verify[2] += time.process_time() - c0
+
+        def round(self) -> None:
+            before = self.sign[1], self.verify[1]
+            self.signs(args.raw)
+            self.verifies(args.raw)
+            self.rounds[0] += args.raw
+            self.rounds[1] += self.sign[1] - before[0]
+            self.rounds[2] += args.raw
+            self.rounds[3] += self.verify[1] - before[1]
+
+    raw = Raw()
+    burst = max(args.raw_burst, 0)
+
+    workers = default_workers() if args.workers is None else max(1, args.workers)
+    retention = RetentionPolicy(max_events=events + 10)
+
+    pipeline = {"auto": None, "on": True, "off": False}[args.pipeline]
+
+    def append_and_verify(folder: str, n: int, n_verify: int, threads: int,
+                          overlap: bool | None) -> dict[str, Any]:
+        """Appends ``n`` events (batches of ``batch``), then a second node verifies and stores the
+        first ``n_verify + 1``; rates by the wall clock and by the CPU time of this process."""
+        writer = EventLedger(Store.open(Path(folder) / f"writer-{threads}.sqlite3"), writer_id, authority,
+                             clock=system_clock, retention=retention, workers=threads, pipeline=overlap)
         writer.start("bench")
-        t0, c0 = time.perf_counter(), time.process_time()
-        for i in range(0, events, batch):
-            writer.append_many(payloads[i : i + batch])
-        append_s, append_cpu = time.perf_counter() - t0, time.process_time() - c0
-
+        append_s = append_cpu = 0.0
+        for i in range(0, n, batch):
+            t0, c0 = time.perf_counter(), time.process_time()
+            writer.append_many(payloads[i : min(i + batch, n)])
+            append_s, append_cpu = append_s + time.perf_counter() - t0, append_cpu + time.process_time() - c0
+            raw.signs(burst)
         raws = list(writer.store.raw_events(writer.author))
-        bytes_per_event = sum(len(r) for r in raws) / len(raws)
-        reader = EventLedger(Store.open(Path(folder) / "reader.sqlite3"), reader_id, "reader.local:9000",
-                             clock=system_clock, retention=retention)
-        to_verify = raws[: verify_n + 1]
-        t0, c0 = time.perf_counter(), time.process_time()
+        reader = EventLedger(Store.open(Path(folder) / f"reader-{threads}.sqlite3"), reader_id,
+                             "reader.local:9000", clock=system_clock, retention=retention, workers=threads)
+        to_verify = raws[: n_verify + 1]
+        verify_s = verify_cpu = 0.0
         for i in range(0, len(to_verify), batch):
+            t0, c0 = time.perf_counter(), time.process_time()
             result = reader.receive_many(to_verify[i : i + batch])
+            verify_s, verify_cpu = verify_s + time.perf_counter() - t0, verify_cpu + time.process_time() - c0
             if result.rejected:
                 raise RuntimeError(f"benchmark events were rejected: {result.rejected[0][1]}")
-        verify_s, verify_cpu = time.perf_counter() - t0, time.process_time() - c0
+            raw.verifies(burst)
+        reader.store.close()
+        return {"writer": writer, "pipeline": writer.pipeline, "raws": raws, "append_s": append_s,
+                "append_cpu": append_cpu, "n": n, "verified": len(to_verify), "verify_s": verify_s,
+                "verify_cpu": verify_cpu}
+
+    raw.round()
+    with tempfile.TemporaryDirectory(prefix="krapition-bench-") as folder:
+        single: dict[str, Any] | None = None
+        n_single = events if args.single_events is None else min(max(args.single_events, 0), events)
+        threaded = workers > 1 or pipeline is True or (pipeline is None and _default_pipeline())
+        if n_single and threaded:  # first, then let go of, so neither run has the larger heap
+            single = append_and_verify(folder, n_single, min(verify_n, n_single), 1, False)
+            single.pop("writer").store.close()
+            del single["raws"]
+            gc.collect()
+        main = append_and_verify(folder, events, verify_n, workers, pipeline)
+        writer, raws = main["writer"], main["raws"]
+        append_s, append_cpu, verify_s, verify_cpu = (main["append_s"], main["append_cpu"], main["verify_s"],
+                                                      main["verify_cpu"])
+        to_verify_n = main["verified"]
+        bytes_per_event = sum(len(r) for r in raws) / len(raws)
 
         t0 = time.perf_counter()
         projection = writer.replay()
@@ -111,19 +184,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         same = projection.values == writer.store.objects()
 
         writer.store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        db_size = os.path.getsize(Path(folder) / "writer.sqlite3")
+        db_size = os.path.getsize(Path(folder) / f"writer-{workers}.sqlite3")
         writer.store.close()
-        reader.store.close()
-    sign_b, verify_b, sign_cpu_b, verify_cpu_b = raw_rates()
+    raw.round()
 
-    raw_sign = (sign_a + sign_b) / 2
-    raw_verify = (verify_a + verify_b) / 2
-    raw_sign_cpu = (sign_cpu_a + sign_cpu_b) / 2
-    raw_verify_cpu = (verify_cpu_a + verify_cpu_b) / 2
+    raw_sign, raw_verify = raw.sign[0] / raw.sign[1], raw.verify[0] / raw.verify[1]
+    raw_sign_cpu = raw.sign[0] / max(raw.sign[2], 1e-9)
+    raw_verify_cpu = raw.verify[0] / max(raw.verify[2], 1e-9)
     append_rate = _rate(events, append_s)
-    verify_rate = _rate(len(to_verify), verify_s)
+    verify_rate = _rate(to_verify_n, verify_s)
     replay_100k = replay_s * 100_000 / len(raws)
-    return {
+    out: dict[str, Any] = {
         "append_per_s": append_rate,
         "verify_store_per_s": verify_rate,
         "raw_sign_per_s": round(raw_sign, 1),
@@ -131,15 +202,36 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "replay_100k_s": round(replay_100k, 3),
         "bytes_per_event": round(bytes_per_event, 1),
         "db_bytes_per_event": round(db_size / len(raws), 1),
+        # the raw rates of the rounds alone (the rest were bursts between the batches)
+        "raw_sign_rounds_per_s": round(raw.rounds[0] / raw.rounds[1], 1),
+        "raw_verify_rounds_per_s": round(raw.rounds[2] / raw.rounds[3], 1),
         "append_vs_raw_sign": round(append_rate / raw_sign, 3),
         "verify_store_vs_raw_verify": round(verify_rate / raw_verify, 3),
         # the same ratios by CPU time (all threads of this process): steadier on a shared machine,
-        # but blind to what the commit pipeline overlaps
+        # but blind to what the threads overlap
         "append_cpu_vs_raw_sign_cpu": round(_rate(events, append_cpu) / raw_sign_cpu, 3),
-        "verify_store_cpu_vs_raw_verify_cpu": round(_rate(len(to_verify), verify_cpu) / raw_verify_cpu, 3),
+        "verify_store_cpu_vs_raw_verify_cpu": round(_rate(to_verify_n, verify_cpu) / raw_verify_cpu, 3),
+        "workers": workers,
+        "pipeline": main["pipeline"],
+        "cpus": _usable_cpus(),
+        "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+    }
+    if single is not None or n_single:
+        if single is None:  # the measured run was single-threaded already
+            single = {"n": events, "append_s": append_s, "verified": to_verify_n, "verify_s": verify_s}
+        append_single = _rate(single["n"], single["append_s"])
+        verify_single = _rate(single["verified"], single["verify_s"])
+        out.update({
+            "append_single_thread_per_s": append_single,
+            "verify_store_single_thread_per_s": verify_single,
+            "append_single_thread_vs_raw_sign": round(append_single / raw_sign, 3),
+            "verify_store_single_thread_vs_raw_verify": round(verify_single / raw_verify, 3),
+            "single_thread_events": single["n"],
+        })
+    out.update({
         "replay_matches_store": same,
         "events": events,
-        "verified_events": len(to_verify),
+        "verified_events": to_verify_n,
         "replayed_events": len(raws),
         "batch": batch,
         "goals": {
@@ -147,4 +239,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "verify_store_ge_80pct_raw_verify": verify_rate >= 0.8 * raw_verify,
             "replay_100k_le_3s": replay_100k <= 3.0 and same,
         },
-    }
+    })
+    return out
+
+
+def _default_pipeline() -> bool:
+    from ..p2p.ledger import PIPELINE_MIN_CPUS
+
+    return _usable_cpus() >= PIPELINE_MIN_CPUS
+
+
+def _usable_cpus() -> int:
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1

@@ -5,24 +5,33 @@ It joins the pure chain (:mod:`.chain`), the store and the processor:
 - :meth:`EventLedger.append_many` signs our events, commits them (``synchronous=FULL``, one
   transaction per chunk of :data:`COMMIT_CHUNK`) and only then hands them to the processor, from
   where they may leave the node. The sequence number comes from the store's head, so a restart
-  (even after ``kill -9``) never reuses one.
-- :meth:`EventLedger.receive_many` verifies peers' events one by one with :func:`.chain.verify` and
-  stores the ones that pass; a rejected event stores nothing. An equivocation stores both events as
-  proof and marks the author forked.
+  (even after ``kill -9``) never reuses one. With ``pipeline``, a writer thread inserts a chunk
+  while the caller signs it (the commit and the hand-off still wait for the whole chunk).
+- :meth:`EventLedger.receive_many` verifies peers' events in order, as :func:`.chain.verify` does
+  (the stateless checks, decoding and the signature, of a chunk run on ``workers`` threads first)
+  and stores the ones that pass; a rejected event stores nothing. An equivocation stores both
+  events as proof and marks the author forked.
 - :meth:`EventLedger.compact` cuts our chain behind a signed checkpoint when retention asks for it;
   a peer's checkpoint cuts its chain here once our replay reproduces its state hash.
 - :meth:`EventLedger.replay` rebuilds an author's projection from its snapshot and events;
   :meth:`EventLedger.rebuild` writes it back as the read side.
 
-Not thread-safe: one thread (the node's network thread) owns a ledger and its store.
+Not thread-safe: one thread (the node's network thread) owns a ledger and its store. The threads
+a ledger starts itself (shared pools, made on first use) only check signatures, or hold the store
+while the owning thread waits for them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterable, Sequence
+import os
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from queue import SimpleQueue
 
 from .. import __version__
 from ..model.events import AnyEventPayload, ChainCheckpoint, SystemStart
@@ -37,12 +46,13 @@ from .chain import (
     SignedEvent,
     Signer,
     VerifyLimits,
+    advance,
+    check_signatures,
     decode_envelope_trusted,
     decode_trusted,
     event_id,
-    make_envelope,
+    event_type_of,
     uri_authority,
-    verify,
 )
 from .clock import Clock, system_clock
 from .errors import (
@@ -87,14 +97,68 @@ class AuthorityMismatchError(ChainError):
 def row_of(event: SignedEvent) -> EventRow:
     env = event.envelope
     return EventRow(event.id, env.author, env.seq, env.prev, env.timestamp_ns,
-                    str(env.payload.event_type), env.uri, event.raw)
+                    event_type_of(env.payload).value, env.uri, event.raw)
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+def default_workers() -> int:
+    """Threads a ledger checks signatures on: the CPUs this process may run on but one (left to
+    the rest of the app), at most 4. On a busy two-CPU machine a pool only adds hand-offs."""
+    return max(1, min(4, _usable_cpus() - 1))
+
+
+_pools: dict[str, ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def _pool(kind: str, workers: int) -> ThreadPoolExecutor:
+    """A shared thread pool, made on first use (``kind``: "verify" or "writer")."""
+    key = f"{kind}-{workers}"
+    pool = _pools.get(key)
+    if pool is None:
+        with _pools_lock:
+            pool = _pools.get(key)
+            if pool is None:
+                pool = _pools[key] = ThreadPoolExecutor(workers, thread_name_prefix=f"krapition-{kind}")
+    return pool
+
+
+def _forget_pools_after_fork() -> None:
+    # a forked child has none of the parent's threads: its pools would take work and never run it
+    global _pools_lock
+    _pools.clear()
+    _pools_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pools_after_fork)
+
+
+class _Abort(Exception):
+    """The signing side of a pipelined append gave up: the writer rolls its transaction back."""
+
+
+_ABORT = object()
 
 
 class EventLedger:
     def __init__(self, store: Store, identity: Identity, authority: Authority | str, *, clock: Clock,
                  processor: EventStreamProcessor | None = None, limits: VerifyLimits = DEFAULT_LIMITS,
-                 retention: RetentionPolicy | None = None) -> None:
+                 retention: RetentionPolicy | None = None, workers: int | None = None,
+                 pipeline: bool | None = None) -> None:
         self.store = store
+        #: threads that check the signatures of a received chunk (1: all on the caller's thread)
+        self.workers = default_workers() if workers is None else max(1, workers)
+        #: sign a large chunk of our events here while a writer thread stores it. It costs CPU time
+        #: (the two threads hand the GIL back and forth) and pays only with a core to spare, so by
+        #: default it is on where this process may use three CPUs or more
+        self.pipeline = _usable_cpus() >= PIPELINE_MIN_CPUS if pipeline is None else pipeline
         self.identity = identity
         self.author = identity.public_key
         self._signer = Signer(identity.signing_key)
@@ -159,36 +223,84 @@ class EventLedger:
     def _append(self, items: Sequence[tuple[str, AnyEventPayload]]) -> list[SignedEvent]:
         if not items:
             return []
+        authority = self.authority
         for uri, _ in items:  # every command is checked before the first event is signed
-            if uri_authority(uri) != self.authority:
-                raise NotOwnedURIError(f"{uri} is owned by another node, not by {self.authority}")
+            if uri_authority(uri) != authority:
+                raise NotOwnedURIError(f"{uri} is owned by another node, not by {authority}")
         now = self.clock()
-        own = self.state.author(self.author)
-        seq = 0 if own is None else own.next_seq
-        prev = ZERO_HASH if own is None else own.head_id
-        signer = self._signer
         done: list[SignedEvent] = []
         for start in range(0, len(items), COMMIT_CHUNK):
-            chunk: list[SignedEvent] = []
-            # the rules of :func:`advance` hold by construction: our authority, the next seq, the head
-            for uri, payload in items[start : start + COMMIT_CHUNK]:
-                event = signer.sign(make_envelope(author=self.author, seq=seq, prev=prev, timestamp_ns=now,
-                                                  uri=uri, payload=payload))
-                if len(event.raw) > self.limits.max_event_size:
-                    # peers would refuse it: it must not enter our chain (split the batch instead)
-                    raise OversizedEventError(
-                        f"a {payload.event_type} event of {len(event.raw)} bytes is over the "
-                        f"{self.limits.max_event_size}-byte limit"
-                    )
-                chunk.append(event)
-                seq, prev = seq + 1, event.id
-            first = self.state.author(self.author) is None
+            own = self.state.author(self.author)
+            seq = 0 if own is None else own.next_seq
+            prev = ZERO_HASH if own is None else own.head_id
+            new_authors = {self.author: authority} if own is None else None
+            part = items[start : start + COMMIT_CHUNK]
             # if this raises, the chunks before it are committed and accounted for; this one is not
-            self.store.append([(row_of(e), e.envelope) for e in chunk], own=True,
-                              new_authors={self.author: self.authority} if first else None)
+            if self.pipeline and len(part) >= PIPELINE_MIN:
+                chunk = self._sign_and_store_pipelined(part, seq, prev, now, new_authors)
+            else:
+                chunk = self._sign(part, seq, prev, now)
+                self.store.append([(row_of(e), e.envelope) for e in chunk], own=True,
+                                  new_authors=new_authors)
             self._committed_own(chunk)
             done += chunk
         return done
+
+    def _sign(self, part: Sequence[tuple[str, AnyEventPayload]], seq: int, prev: bytes,
+              now: int) -> list[SignedEvent]:
+        # the rules of :func:`advance` hold by construction: our authority, the next seq, the head
+        sign_next, limit = self._signer.sign_next, self.limits.max_event_size
+        chunk: list[SignedEvent] = []
+        for uri, payload in part:
+            event = sign_next(seq, prev, now, uri, payload)
+            if len(event.raw) > limit:
+                _refuse_oversized(event, limit)
+            chunk.append(event)
+            seq, prev = seq + 1, event.id
+        return chunk
+
+    def _sign_and_store_pipelined(self, part: Sequence[tuple[str, AnyEventPayload]], seq: int,
+                                  prev: bytes, now: int,
+                                  new_authors: dict[bytes, str] | None) -> list[SignedEvent]:
+        """Signs a chunk here while a writer thread inserts it (one transaction, committed once all
+        of it is in). libsodium and sqlite release the GIL, so the two overlap. Returns the chunk
+        once it is durable; if either side fails, nothing of the chunk is stored."""
+        queue: SimpleQueue = SimpleQueue()
+        future = _pool("writer", 4).submit(self._write_chunk, queue, len(part), new_authors)
+        sign_next, limit, put = self._signer.sign_next, self.limits.max_event_size, queue.put
+        chunk: list[SignedEvent] = []
+        try:
+            for uri, payload in part:
+                event = sign_next(seq, prev, now, uri, payload)
+                if len(event.raw) > limit:
+                    _refuse_oversized(event, limit)
+                put(event)
+                chunk.append(event)
+                seq, prev = seq + 1, event.id
+                if future.done():  # the writer failed: stop signing, its error is raised below
+                    break
+        except BaseException:
+            put(_ABORT)
+            _wait_quietly(future)
+            raise
+        future.result()  # raises what the writer raised (its transaction was rolled back)
+        return chunk
+
+    def _write_chunk(self, queue: SimpleQueue, n: int, new_authors: dict[bytes, str] | None) -> None:
+        """The writer thread's part of a pipelined append: one transaction for ``n`` events."""
+        store, get = self.store, queue.get
+        with store.transaction():
+            store.bind_authors(new_authors)
+            left = n
+            while left:
+                batch = []
+                for _ in range(min(left, WRITER_BATCH)):
+                    event = get()
+                    if event is _ABORT:
+                        raise _Abort("the signer gave up on this chunk")
+                    batch.append(event)
+                store.insert_events([(row_of(e), e.envelope) for e in batch], own=True)
+                left -= len(batch)
 
     def _committed_own(self, events: list[SignedEvent]) -> None:
         """Our events are durable: advance our head, then let them go (processor, later the network)."""
@@ -198,8 +310,7 @@ class EventLedger:
         recent = (*(() if own is None else own.recent), *(e.id for e in events[-RECENT_WINDOW:]))
         self.state = self.state.resume(self.author, self.authority, events[-1].seq + 1, events[-1].id,
                                        recent)
-        for event in events:
-            self.processor.process_event(event)
+        self.processor.process_events(events)
 
     # ---- peers' chains ---------------------------------------------------------------------------
 
@@ -214,19 +325,29 @@ class EventLedger:
         """Verifies each event in order and stores those that pass, one transaction per chunk of
         :data:`COMMIT_CHUNK` events. An event reaches the processor only once it is durable; if a
         commit fails the error propagates, and the verifier state holds exactly what was committed.
+
+        The stateless part of each event's verification (decoding, the signature) runs on
+        :attr:`workers` threads per chunk; the rules that depend on the chain then run in order,
+        exactly as :func:`.chain.verify` would.
         """
         raws = list(raws)
         now = self.clock()
         result = ReceiveResult()
         lookup = self.store.event_id_at
+        limits = self.limits
+        own_author = self.author
         state = self.state
         for start in range(0, len(raws), COMMIT_CHUNK):
             chunk_start = state
             accepted: list[SignedEvent] = []
-            for raw in raws[start : start + COMMIT_CHUNK]:
+            part = raws[start : start + COMMIT_CHUNK]
+            for raw, checked in zip(part, self._check_signatures(part), strict=True):
+                if isinstance(checked, InvalidEventError):
+                    result.rejected.append((raw, checked))
+                    continue
                 before = state
                 try:
-                    state, event = verify(state, raw, now_ns=now, limits=self.limits, lookup=lookup)
+                    state, event = advance(state, checked, now_ns=now, limits=limits, lookup=lookup)
                 except EquivocationError as exc:
                     state = exc.state
                     self._record_fork(exc)
@@ -235,7 +356,7 @@ class EventLedger:
                 except InvalidEventError as exc:
                     result.rejected.append((raw, exc))
                     continue
-                if event.author == self.author:
+                if event.envelope.author == own_author:
                     # only this node writes its chain: a new event of ours from outside means a stolen
                     # key or a restored backup; never store it
                     error = InvalidEventError("a peer sent a new event of our own chain")
@@ -254,13 +375,34 @@ class EventLedger:
                     self.state = _with_forks(chunk_start, state)
                     raise
             self.state = state
-            for event in accepted:
-                self.processor.process_event(event)
+            self.processor.process_events(accepted)
             result.accepted.extend(accepted)
         for event in result.accepted:
             if isinstance(event.payload, ChainCheckpoint):
                 self._follow_checkpoint(event)
         return result
+
+    def _check_signatures(self, raws: list[bytes]) -> Iterator[SignedEvent | InvalidEventError]:
+        """:func:`.chain.check_signatures` of each of ``raws``, in order.
+
+        With :attr:`workers` > 1 and enough events, slices of the chunk are checked on a thread
+        pool while the caller consumes the results of the earlier slices (libsodium releases the
+        GIL, so the checks run beside the caller's sequential rules)."""
+        max_size = self.limits.max_event_size
+        if self.workers <= 1 or len(raws) < 2 * PARALLEL_SLICE:
+            yield from check_signatures(raws, max_size=max_size)
+            return
+        pool = _pool("verify", self.workers)
+        futures = [pool.submit(check_signatures, raws[i : i + PARALLEL_SLICE], max_size=max_size)
+                   for i in range(0, len(raws), PARALLEL_SLICE)]
+        try:
+            for future in futures:
+                yield from future.result()
+        finally:
+            for future in futures:
+                future.cancel()
+            for future in futures:
+                _wait_quietly(future)
 
     def _record_fork(self, exc: EquivocationError) -> None:
         log.warning("author %s forked its chain at seq %d", exc.author.hex()[:12], exc.seq)
@@ -354,6 +496,27 @@ class EventLedger:
 
 #: events per transaction: a larger batch is committed chunk by chunk (bounded transactions)
 COMMIT_CHUNK = 512
+#: a chunk of our events at least this long is signed and stored on two threads (with ``pipeline``)
+PIPELINE_MIN = 32
+#: usable CPUs from which ``pipeline`` is on by default
+PIPELINE_MIN_CPUS = 3
+#: events the writer thread inserts per statement while the chunk is being signed
+WRITER_BATCH = 32
+#: received events per task of the verify pool (a chunk below two slices is checked in line)
+PARALLEL_SLICE = 32
+
+
+def _refuse_oversized(event: SignedEvent, limit: int) -> None:
+    # peers would refuse it: it must not enter our chain (split the batch instead)
+    raise OversizedEventError(
+        f"a {event.type} event of {len(event.raw)} bytes is over the {limit}-byte limit"
+    )
+
+
+def _wait_quietly(future: Future) -> None:
+    """Waits for ``future`` to finish, whatever it raised (the caller is handling another error)."""
+    with contextlib.suppress(Exception):
+        future.exception()
 
 
 def _with_forks(base: ChainState, newer: ChainState) -> ChainState:

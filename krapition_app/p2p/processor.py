@@ -89,15 +89,27 @@ class EventStreamProcessor:
             if sub.wants(event):
                 self._call(sub.callback, event, "subscriber")
 
+    def process_events(self, events: Iterable[SignedEvent]) -> None:
+        """:meth:`process_event` of each event, in order."""
+        if self._handlers or self._subscriptions:
+            for event in events:
+                self.process_event(event)
+        else:  # nobody listens yet: the events only join their streams
+            add = self._add
+            for event in events:
+                add(event)
+
     def _add(self, event: SignedEvent) -> None:
-        stream = self.stream(event.author)
-        head = stream.head_event
-        payload = event.payload
-        if head is None and stream.checkpoint is None and isinstance(payload, ChainCheckpoint) \
-                and event.seq > payload.horizon_seq + 1:
-            stream.start_from(event)  # a late join: the tail follows
-        else:
-            stream.add_event(event)
+        author = event.envelope.author
+        stream = self.streams.get(author)
+        if stream is None:
+            stream = self.stream(author)
+        if stream.head is None and stream.checkpoint is None:
+            payload = event.payload
+            if isinstance(payload, ChainCheckpoint) and event.seq > payload.horizon_seq + 1:
+                stream.start_from(event)  # a late join: the tail follows
+                return
+        stream.add_event(event)
 
     @staticmethod
     def _call(callback: EventHandler, event: SignedEvent, what: str) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
+from functools import lru_cache
 from typing import NamedTuple
 
 import msgspec
@@ -59,8 +60,7 @@ def changes_of(envelope: EventEnvelope, lookup: Lookup) -> list[Change]:
             return [(envelope.uri, None)]
         return [(envelope.uri, Value(CONSTRAINT, encode(payload.constraint)))]
     if isinstance(payload, ObjectMoved):
-        base = envelope.uri.split("/", 3)[:3]  # krapition:, '', host:port
-        prefix = "/".join(base) + "/physics/objects/"
+        prefix = _objects_prefix(envelope.uri)
         out: list[Change] = []
         for state in payload.bodies:
             uri = prefix + state.name
@@ -69,6 +69,22 @@ def changes_of(envelope: EventEnvelope, lookup: Lookup) -> list[Change]:
                 continue
             out.append((uri, Value(BODY, moved_body(current.data, state))))
         return out
+    return []
+
+
+@lru_cache(maxsize=1024)
+def _objects_prefix(uri: str) -> str:
+    """``krapition://host:port/physics/objects/`` of the authority of ``uri``."""
+    base = uri.split("/", 3)[:3]  # krapition:, '', host:port
+    return "/".join(base) + "/physics/objects/"
+
+
+def looked_up_uris(envelope: EventEnvelope) -> list[str]:
+    """The URIs whose current value :func:`changes_of` asks ``lookup`` for (to read them at once)."""
+    payload = envelope.payload
+    if isinstance(payload, ObjectMoved):
+        prefix = _objects_prefix(envelope.uri)
+        return [prefix + state.name for state in payload.bodies]
     return []
 
 

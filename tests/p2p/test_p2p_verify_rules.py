@@ -260,3 +260,21 @@ def test_pinning_from_a_handshake() -> None:
                                              start_payload("a.local:9000"))])[0]
     state, _ = verify(state, start.raw, now_ns=start.timestamp_ns)
     assert state.author(a.public_key).started  # type: ignore[union-attr]
+
+
+def test_events_larger_than_the_signing_buffer_sign_and_verify_too() -> None:
+    from krapition_app.model.events import BodyState, ObjectMoved
+    from krapition_app.p2p.chain import Signer
+
+    identity = seeded_identity("big")
+    signer = Signer(identity.signing_key)
+    bodies = tuple(BodyState(name=f"body-{i}", position=(float(i), 0.5, 1.0)) for i in range(700))
+    event = signer.sign_next(1, ZERO_HASH, 1, f"krapition://big.local:9000/system/nodes/{identity.node_id}",
+                             ObjectMoved(tick=1, bodies=bodies))
+    assert len(event.raw) > 64 * 1024
+    assert event.raw == sign_next(identity.signing_key, seq=1, prev=ZERO_HASH, uri=event.uri,
+                                  payload=event.payload, timestamp_ns=1).raw
+    assert check_signature(event.raw, max_size=1 << 20).id == event.id
+    forged = event.raw[:5] + bytes([event.raw[5] ^ 1]) + event.raw[6:]
+    with pytest.raises(errors.BadSignatureError):
+        check_signature(forged, max_size=1 << 20)

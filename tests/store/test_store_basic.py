@@ -85,3 +85,24 @@ def test_moved_body_fast_path_equals_the_validating_one() -> None:
         state = BodyState(name=body.name, position=(-1.5, 2.0, 3.25), orientation=(0.0, 1.0, 0.0, 0.0),
                           velocity=(0.0, -0.0, 1e-9), angular_velocity=(3.0, 2.0, 1.0))
         assert moved_body(encode(body), state) == moved_body_checked(encode(body), state)
+
+
+def test_a_rolled_back_delete_does_not_hide_the_body_from_the_next_move(store: Store) -> None:
+    from krapition_app.model.encoding import encode
+    from krapition_app.model.events import BodyState, ObjectDeleted, ObjectMoved
+    from krapition_app.store.projection import moved_body
+
+    node, uri = node_uri(ID, AUTH), object_uri(AUTH, "b1")
+    state = BodyState(name="b1", position=(1.0, 2.0, 3.0), velocity=(0.5, 0.0, 0.0))
+    events = build_chain(ID, AUTH, [(node, start_payload(AUTH)), (uri, ObjectCreated(body=ball("b1"))),
+                                    (uri, ObjectDeleted()), (node, ObjectMoved(tick=1, bodies=(state,)))])
+    pairs = [(EventRow(e.id, e.author, e.seq, e.prev, e.timestamp_ns, str(e.type), e.uri, e.raw), e.envelope)
+             for e in events]
+    store.append(pairs[:2], own=True, new_authors={ID.public_key: AUTH})
+    with pytest.raises(RuntimeError), store.transaction():
+        store.insert_events(pairs[2:3], own=True)  # deletes b1, then fails: rolled back
+        raise RuntimeError("the commit fails")
+    assert store.get_object(uri) is not None
+    store.append([(pairs[3][0]._replace(seq=2), pairs[3][1])], own=True)
+    stored = store.get_object(uri)
+    assert stored is not None and stored.value.data == moved_body(encode(ball("b1")), state)
