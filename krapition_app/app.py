@@ -71,14 +71,32 @@ def run_app(args: argparse.Namespace, paths: AppPaths) -> int:
     app.setOrganizationName("Krapition")
     app.setApplicationVersion(__version__)
     app.setStyle("Fusion")  # one look everywhere, and it follows the light/dark colour scheme
-    window = MainWindow(scene, scene_path, paths, settings)
+    audio = start_audio(settings)
+    window = MainWindow(scene, scene_path, paths, settings, audio=audio)
     reporter = ErrorReporter(window, paths.logs)
     reporter.install()
     sample_metrics_every_second(window)
     window.show()
     log.info("app started", extra={"version": __version__, "scene": scene.name})
     schedule_screenshot_and_quit(window, args.screenshot, args.quit_after)
-    return app.exec()
+    try:
+        return app.exec()
+    finally:
+        reporter.uninstall()
+        audio.stop()
+
+
+def start_audio(settings):
+    """The real-time audio engine on the device chosen last time; silent (and saying why) when there
+    is no device or PortAudio is missing. Never stops the app from starting."""
+    from .engine.acoustics import AudioEngine
+
+    engine = AudioEngine()
+    device = settings.value("audio/device") or None
+    status = engine.start(device)
+    log.info("audio", extra={"running": status.running, "silent": status.silent, "reason": status.reason,
+                             "device": status.device})
+    return engine
 
 
 def sample_metrics_every_second(window) -> None:
@@ -95,11 +113,19 @@ def sample_metrics_every_second(window) -> None:
     def sample() -> None:
         values = process.sample()
         values["frame_ms"] = window.viewport.paint_ms
+        if window.controller is not None and window.controller.world is not None:
+            values["step_ms"] = window.controller.world.step_ms
+        if window.audio is not None:
+            stats = window.audio.stats()
+            values["audio_underruns"] = stats.get("underruns", 0)
+            if "cpu_load" in stats:
+                values["audio_load"] = 100.0 * stats["cpu_load"]
         window.metrics_dock.record(time.monotonic() - start, values)
 
     timer = QtCore.QTimer(window)
     timer.setInterval(1000)
     timer.timeout.connect(sample)
+    timer.timeout.connect(window.refresh_audio)
     timer.start()
 
 

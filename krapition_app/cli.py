@@ -2,6 +2,7 @@
 
 - ``krapition [--scene FILE] [--screenshot PNG --quit-after S]``: the desktop app
 - ``krapition bench NAME ...``: a benchmark that prints JSON (see ``krapition bench --help``)
+- ``krapition render-audio SCENE OUT.wav``: what a listener hears of a simulated scene
 """
 
 from __future__ import annotations
@@ -27,6 +28,16 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def _vector(text: str) -> tuple[float, float, float]:
+    try:
+        x, y, z = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not three numbers x,y,z") from None
+    if not all(abs(v) < 1e4 for v in (x, y, z)):
+        raise argparse.ArgumentTypeError(f"{text!r}: coordinates must be finite, within 10 km")
+    return (x, y, z)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="krapition",
@@ -47,6 +58,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="least severe level written to the log (default: INFO)",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    render = commands.add_parser(
+        "render-audio", help="simulate a scene and render what a listener hears to a WAV file",
+        description="Simulates SCENE for --seconds and writes exactly what a listener at --listener "
+                    "facing --look-at hears, bit-identical between runs.")
+    render.add_argument("scene", type=Path, help="scene JSON file")
+    render.add_argument("out", type=Path, help="WAV file to write (16-bit, 48 kHz)")
+    render.add_argument("--seconds", type=_positive_seconds, default=5.0, help="length (default 5)")
+    render.add_argument("--listener", type=_vector, default=(0.0, -3.0, 1.6), metavar="X,Y,Z",
+                        help="listener position in metres (default 0,-3,1.6)")
+    render.add_argument("--look-at", type=_vector, default=(0.0, 0.0, 0.5), metavar="X,Y,Z",
+                        help="point the listener faces (default 0,0,0.5)")
+    render.add_argument("--mode", choices=["mono", "stereo", "headphones"], default="stereo")
     bench = commands.add_parser("bench", help="run a benchmark and print JSON")
     bench_commands = bench.add_subparsers(dest="benchmark", metavar="NAME", required=True)
     from . import bench as bench_package
@@ -71,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .logs import configure_logging
 
     configure_logging(paths.logs, args.log_level)
+    if args.command == "render-audio":
+        return _render_audio(args)
     if args.command == "bench":
         result = args.bench_run(args)
         print(json.dumps(result, indent=2, sort_keys=False))
@@ -78,6 +103,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .app import run_app
 
     return run_app(args, paths)
+
+
+def _render_audio(args: argparse.Namespace) -> int:
+    from .engine.acoustics import ListenerPose, render_scene_audio
+    from .engine.sounding import simulated_steps
+    from .engine.world import World
+    from .model.errors import KrapitionError
+    from .model.scene import load_scene
+
+    try:
+        scene = load_scene(args.scene)
+        forward = tuple(b - a for a, b in zip(args.listener, args.look_at, strict=True))
+        listener = ListenerPose(position=args.listener, forward=forward)
+        world = World.from_scene(scene)
+        result = render_scene_audio(simulated_steps(world), args.seconds, args.out, listener=listener,
+                                    output_mode=args.mode, step_dt=world.sim.settings.dt)
+    except (KrapitionError, OSError) as exc:
+        print(f"krapition render-audio: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({"path": str(result.path), "seconds": args.seconds, "sample_rate": result.sample_rate,
+                      "peak": round(result.peak, 4), "steps": result.steps}))
+    return 0
 
 
 def gui_main() -> int:

@@ -34,7 +34,7 @@ class ActionSpec:
     group: str | None = None
 
 
-MENUS: tuple[str, ...] = ("&File", "&View", "&Help")
+MENUS: tuple[str, ...] = ("&File", "&Edit", "&View", "&Simulation", "&Help")
 
 ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("new_scene", "&File", "&New Scene", "Start from an empty world", Key.New),
@@ -44,6 +44,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("save_screenshot", "&File", "Save &Screenshot…", "Save a PNG of the 3D view", "F12",
                separator_before=True),
     ActionSpec("quit", "&File", "&Quit", "Quit Krapition", Key.Quit, separator_before=True),
+    ActionSpec("undo", "&Edit", "&Undo", "Undo the last change to the world", Key.Undo),
+    ActionSpec("redo", "&Edit", "&Redo", "Redo what was undone", Key.Redo),
     ActionSpec("reset_camera", "&View", "&Reset Camera", "Look at the whole scene again", "Home"),
     ActionSpec("toggle_full_screen", "&View", "&Full Screen", "Fill the screen with the window",
                "F11", checkable=True),
@@ -55,6 +57,19 @@ ACTIONS: tuple[ActionSpec, ...] = (
                submenu="&Theme", group="theme", checkable=True),
     ActionSpec("theme_dark", "&View", "&Dark", "A dark theme", handler="set_theme", argument="dark",
                submenu="&Theme", group="theme", checkable=True),
+    ActionSpec("toggle_pause", "&Simulation", "&Pause", "Stop the clock of the world", "Space",
+               checkable=True),
+    ActionSpec("single_step", "&Simulation", "Single &Step", "One step forward (pauses)", "."),
+    ActionSpec("toggle_slow_motion", "&Simulation", "S&low Motion", "Run the world at a quarter speed",
+               "Ctrl+M", checkable=True),
+    ActionSpec("delete_selected", "&Simulation", "&Delete Body", "Remove the selected body", Key.Delete,
+               separator_before=True),
+    ActionSpec("drop_balls", "&Simulation", "Drop &100 Balls", "Rain 100 rubber balls on the world",
+               "Ctrl+1", argument="100"),
+    ActionSpec("drop_balls_1000", "&Simulation", "Drop 1,&000 Balls", "Rain 1,000 balls on the world",
+               "Ctrl+2", handler="drop_balls", argument="1000"),
+    ActionSpec("reset_scene", "&Simulation", "&Reset Scene", "Back to how the scene was loaded", "Ctrl+R",
+               separator_before=True),
     ActionSpec("show_about", "&Help", "&About Krapition", "Version, folders and renderer"),
     ActionSpec("open_log_folder", "&Help", "Open &Log Folder", "Show the folder with the log files"),
 )

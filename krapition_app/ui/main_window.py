@@ -4,33 +4,55 @@ from __future__ import annotations
 
 import logging
 import platform
+import socket
 from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from .. import __version__
+from ..engine.acoustics import AudioEngine
 from ..model.errors import SceneFormatError
 from ..model.scene import Scene, load_scene, save_scene
+from ..model.uri import DEFAULT_PORT, Authority, KrapitionURI
 from ..paths import AppPaths
 from .actions import build_actions
+from .audio_dock import AudioDock
+from .bodies import body_from_snapshot
+from .inspector_dock import InspectorDock
 from .metrics_dock import MetricsDock
 from .overlay import FpsOverlay
+from .spawn_palette import SpawnPalette
 from .theme import apply_theme
 from .viewport import WorldViewport
+from .world_controller import WorldController
 
 log = logging.getLogger(__name__)
+def local_authority() -> Authority:
+    """This machine's name as a URI authority, or localhost where the name is not a valid host."""
+    try:
+        return Authority.parse(f"{socket.gethostname()}:{DEFAULT_PORT}")
+    except ValueError:
+        return Authority("localhost", DEFAULT_PORT)
+
+
 SCENE_FILTER = "Krapition scenes (*.json);;All files (*)"
 MAX_RECENT = 8
 
 
 class MainWindow(QtWidgets.QMainWindow):
     def __init__(self, scene: Scene, scene_path: Path | None, paths: AppPaths,
-                 settings: QtCore.QSettings) -> None:
+                 settings: QtCore.QSettings, *, physics: bool = True,
+                 authority: Authority | None = None, audio: AudioEngine | None = None) -> None:
         super().__init__()
+        #: the host:port this node owns URIs under
+        self.authority = authority or local_authority()
         self.paths = paths
         self.settings = settings
         self.scene = scene
         self.scene_path = scene_path
+        # A closed window is deleted by Qt, whole tree in Qt's order: the GL window container holds a
+        # raw pointer to its window, which Python's garbage collector could otherwise free first.
+        self.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
         self.viewport = WorldViewport()
         self.viewport_widget = self.viewport.container(self)
         self.setCentralWidget(self.viewport_widget)
@@ -39,6 +61,33 @@ class MainWindow(QtWidgets.QMainWindow):
         self.viewport.framePainted.connect(self._on_frame)
         self.metrics_dock = self.add_dock(MetricsDock(self), QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
         self.metrics_dock.hide()  # until the user opens it (View menu); then the layout is remembered
+        self.inspector_dock = self.add_dock(InspectorDock(self), QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
+        self.palette = SpawnPalette(self)
+        self.addToolBar(QtCore.Qt.ToolBarArea.TopToolBarArea, self.palette)
+        self.menu_by_title("&View").addAction(self.palette.toggleViewAction())
+        self.controller: WorldController | None = None
+        self.actions_by_id["undo"].setEnabled(False)
+        self.actions_by_id["redo"].setEnabled(False)
+        self.audio = audio
+        self.audio_dock: AudioDock | None = None
+        if audio is not None:
+            self.audio_dock = self.add_dock(AudioDock(audio, settings, self),
+                                            QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
+            self.tabifyDockWidget(self.inspector_dock, self.audio_dock)
+            self.inspector_dock.raise_()
+            self.audio_dock.follow_camera.toggled.connect(self._on_follow_camera)
+            self.audio_label = QtWidgets.QLabel(self.audio_dock.status_text())
+            self.statusBar().insertPermanentWidget(2, self.audio_label)
+        if physics:
+            self.controller = WorldController(self.viewport, self, audio=audio)
+            self.controller.warmUpProgress.connect(self._on_warm_up)
+            self.controller.stepped.connect(self._on_stepped)
+            self.controller.ready.connect(self._on_world_ready)
+            stack = self.controller.undo_stack
+            stack.indexChanged.connect(self._update_undo_actions)
+            self.palette.templateChanged.connect(self._on_palette)
+            self.inspector_dock.stateEdited.connect(self.controller.edit_state)
+            self.controller.warm_up_in_background()
         self.fps_overlay: FpsOverlay | None = None
         self.recent_menu = self._build_recent_menu()
         self.resize(1280, 800)
@@ -71,6 +120,8 @@ class MainWindow(QtWidgets.QMainWindow):
         state = self.settings.value("window/state")
         if isinstance(state, QtCore.QByteArray):
             self.restoreState(state)
+        else:  # first start: a narrow inspector beside a wide view
+            self.resizeDocks([self.inspector_dock], [300], QtCore.Qt.Orientation.Horizontal)
 
     # ---- state shown --------------------------------------------------------------------------
 
@@ -80,13 +131,57 @@ class MainWindow(QtWidgets.QMainWindow):
         self.bodies_label = QtWidgets.QLabel()
         self.frame_label = QtWidgets.QLabel("render: -")
         self.renderer_label = QtWidgets.QLabel("renderer: starting")
-        for label in (self.scene_label, self.bodies_label, self.frame_label, self.renderer_label):
+        self.sim_label = QtWidgets.QLabel("physics: starting")
+        self.progress = QtWidgets.QProgressBar()
+        self.progress.setRange(0, 100)
+        self.progress.setMinimumWidth(260)
+        self.progress.setTextVisible(True)
+        self.progress.hide()
+        bar.addWidget(self.progress)
+        for label in (self.scene_label, self.bodies_label, self.sim_label, self.frame_label,
+                      self.renderer_label):
             bar.addPermanentWidget(label)
+
+    def _on_warm_up(self, fraction: float, what: str) -> None:
+        self.progress.setVisible(fraction < 1.0)
+        self.progress.setValue(int(fraction * 100))
+        self.progress.setFormat(f"{what} %p%")
+        self.sim_label.setText("physics: ready" if fraction >= 1.0 else "physics: compiling")
+        self.statusBar().showMessage(what, 3000)
+
+    def _on_follow_camera(self, on: bool) -> None:
+        if self.controller is not None:
+            self.controller.listener_follows_camera = on
+
+    def refresh_audio(self) -> None:
+        """Once a second: the audio dock's status and the status bar's audio state."""
+        if self.audio_dock is not None:
+            self.audio_dock.refresh()
+            self.audio_label.setText(self.audio_dock.status_text())
+
+    def _on_world_ready(self) -> None:
+        self._on_palette(self.palette.template())
+
+    def _on_palette(self, template) -> None:
+        if self.controller is not None and self.controller.interaction is not None:
+            self.controller.interaction.spawn_template = template
+        self.viewport.setCursor(QtCore.Qt.CursorShape.CrossCursor if template is not None
+                                else QtCore.Qt.CursorShape.ArrowCursor)
+
+    def _on_stepped(self, step: int, sim_time: float) -> None:
+        world = self.controller.world if self.controller else None
+        n = len(world.snapshot()) if world is not None else 0
+        self._update_inspector()
+        state = "paused" if self.controller and self.controller.clock.paused else "running"
+        self.sim_label.setText(f"t = {sim_time:.2f} s, {state}")
+        self.bodies_label.setText(f"bodies: {n}")
 
     def set_scene(self, scene: Scene, path: Path | None) -> None:
         self.scene = scene
         self.scene_path = path
         self.viewport.show_scene(scene)
+        if self.controller is not None:
+            self.controller.load(scene)
         where = f" — {path.name}" if path else ""
         self.setWindowTitle(f"{scene.name}{where} — Krapition")
         self.scene_label.setText(f"scene: {scene.name}")
@@ -131,6 +226,8 @@ class MainWindow(QtWidgets.QMainWindow):
             if not chosen:
                 return False
             path = Path(chosen)
+        if self.controller is not None and (current := self.controller.scene()) is not None:
+            self.scene = current  # save the world as it is now, not as it was loaded
         try:
             save_scene(self.scene, path)
         except OSError as exc:
@@ -197,6 +294,74 @@ class MainWindow(QtWidgets.QMainWindow):
         fps = self.settings.value("view/fps_overlay", False)
         self.actions_by_id["toggle_fps_overlay"].setChecked(fps in (True, "true"))
 
+    def _update_inspector(self) -> None:
+        interaction = self.controller.interaction if self.controller else None
+        world = self.controller.world if self.controller else None
+        name = interaction.selected if interaction else None
+        if world is None or name is None or name not in world.snapshot().names:
+            self.inspector_dock.show_body(None)
+            return
+        if not self.inspector_dock.isVisible():
+            return
+        body = body_from_snapshot(world.snapshot(), name)
+        uri = KrapitionURI.build(self.authority, "physics", "objects", name)
+        self.inspector_dock.show_body(body, uri=str(uri), owner=f"this node ({self.authority})",
+                                      editable=True)
+
+    def _update_undo_actions(self) -> None:
+        stack = self.controller.undo_stack if self.controller else None
+        for name, can, text in (("undo", stack and stack.canUndo(), stack and stack.undoText()),
+                                ("redo", stack and stack.canRedo(), stack and stack.redoText())):
+            action = self.actions_by_id[name]
+            action.setEnabled(bool(can))
+            action.setText(f"&{name.capitalize()} {text or ''}".strip())
+
+    def undo(self) -> None:
+        if self.controller is not None:
+            self.controller.undo_stack.undo()
+
+    def redo(self) -> None:
+        if self.controller is not None:
+            self.controller.undo_stack.redo()
+
+    def keyPressEvent(self, event: QtGui.QKeyEvent) -> None:
+        if event.key() == QtCore.Qt.Key.Key_Escape and self.palette.place.isChecked():
+            self.palette.stop_placing()
+            return
+        super().keyPressEvent(event)
+
+    # ---- simulation ---------------------------------------------------------------------------
+
+    def toggle_pause(self, paused: bool) -> None:
+        if self.controller is not None:
+            self.controller.set_paused(paused)
+
+    def single_step(self) -> None:
+        if self.controller is not None:
+            self.controller.single_step()
+            self.actions_by_id["toggle_pause"].setChecked(True)
+
+    def toggle_slow_motion(self, on: bool) -> None:
+        if self.controller is not None:
+            self.controller.set_slow_motion(on)
+
+    def delete_selected(self) -> None:
+        if self.controller is not None and self.controller.interaction is not None:
+            name = self.controller.interaction.delete()
+            if name:
+                self.statusBar().showMessage(f"deleted {name}", 3000)
+
+    def drop_balls(self, count: str) -> None:
+        if self.controller is not None:
+            self.controller.drop_balls(int(count))
+
+    def reset_scene(self) -> None:
+        self.set_scene(self.scene, self.scene_path)
+
+    def _stop_world(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+
     # ---- recent scenes ------------------------------------------------------------------------
 
     def _build_recent_menu(self) -> QtWidgets.QMenu:
@@ -257,4 +422,5 @@ class MainWindow(QtWidgets.QMainWindow):
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
         self.settings.sync()
+        self._stop_world()
         super().closeEvent(event)

@@ -17,6 +17,7 @@ from PySide6 import QtCore, QtGui, QtOpenGL, QtWidgets
 from ..model.materials import MATERIAL_NAMES, MATERIALS
 from ..model.scene import Scene
 from .instanced import InstancedMeshItem, sphere_impostors, unit_cube
+from .interaction import Interaction
 
 BACKGROUND = (24, 26, 32)
 GROUND_HALF_SIZE = 60.0
@@ -43,6 +44,8 @@ class WorldViewport(GLViewMixin, QtOpenGL.QOpenGLWindow):
         super().__init__()
         self.setBackgroundColor(BACKGROUND)
         self.renderer_name = "not started"
+        #: set by the app when a world is running: mouse presses pick and drag bodies
+        self.interaction: Interaction | None = None
         self.gl_version = "not started"
         self._add_ground()
         self.spheres = sphere_impostors()
@@ -79,6 +82,37 @@ class WorldViewport(GLViewMixin, QtOpenGL.QOpenGLWindow):
         widget.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
         return widget
 
+    # ---- interaction: mouse events go to the world first, then to the camera ----------------
+
+    def mousePressEvent(self, ev: QtGui.QMouseEvent) -> None:
+        pos = ev.position()
+        if (self.interaction is not None and ev.button() == QtCore.Qt.MouseButton.LeftButton
+                and not ev.modifiers() & QtCore.Qt.KeyboardModifier.ControlModifier
+                and self.interaction.press(pos.x(), pos.y())):
+            ev.accept()
+            return
+        super().mousePressEvent(ev)
+
+    def mouseMoveEvent(self, ev: QtGui.QMouseEvent) -> None:
+        pos = ev.position()
+        if self.interaction is not None and (self.interaction.drag is not None or not ev.buttons()):
+            self.interaction.move(pos.x(), pos.y())
+            ev.accept()
+            return
+        super().mouseMoveEvent(ev)
+
+    def mouseReleaseEvent(self, ev: QtGui.QMouseEvent) -> None:
+        if self.interaction is not None and self.interaction.release():
+            ev.accept()
+            return
+        super().mouseReleaseEvent(ev)
+
+    def wheelEvent(self, ev: QtGui.QWheelEvent) -> None:
+        if self.interaction is not None and self.interaction.wheel(ev.angleDelta().y() / 120.0):
+            ev.accept()
+            return
+        super().wheelEvent(ev)
+
     def reset_camera(self) -> None:
         self.setCameraPosition(pos=QtGui.QVector3D(0.0, -0.3, 0.4), distance=6.5,
                                elevation=24, azimuth=-62)
@@ -88,6 +122,10 @@ class WorldViewport(GLViewMixin, QtOpenGL.QOpenGLWindow):
         self.show_bodies(**scene_instances(scene))
         segments = constraint_segments(scene)
         self.joints.setData(pos=segments if len(segments) else np.zeros((0, 3), np.float32))
+
+    def show_snapshot(self, snapshot, highlight: str | None = None) -> None:
+        """Draws a world snapshot: every body where the physics put it."""
+        self.show_bodies(**snapshot_instances(snapshot, highlight=highlight))
 
     def show_bodies(self, *, sphere: tuple[np.ndarray, ...], box: tuple[np.ndarray, ...]) -> None:
         self.spheres.set_instances(*sphere)
@@ -143,3 +181,27 @@ def constraint_segments(scene: Scene) -> np.ndarray:
         if c.body_b is not None:
             points += [anchor_b, centres[c.body_b]]
     return np.array(points, np.float32).reshape(-1, 3)
+
+
+#: how much lighter the body under the mouse is drawn
+HIGHLIGHT = 0.35
+#: sleeping bodies are drawn this much greyer, so a settled pile reads as asleep
+SLEEP_DESATURATION = 0.35
+
+
+def snapshot_instances(snapshot, highlight: str | None = None) -> dict[str, tuple[np.ndarray, ...]]:
+    """Per shape kind: (centres, rotations, scales, colours) of a world snapshot, vectorised."""
+    colours = MATERIAL_COLOURS[snapshot.material].copy()
+    colours[snapshot.static, :3] *= STATIC_SHADE
+    asleep = snapshot.sleeping & ~snapshot.static
+    grey = colours[asleep, :3].mean(axis=1, keepdims=True)
+    colours[asleep, :3] += (grey - colours[asleep, :3]) * SLEEP_DESATURATION
+    if highlight is not None and highlight in snapshot.names:
+        i = snapshot.names.index(highlight)
+        colours[i, :3] += (1.0 - colours[i, :3]) * HIGHLIGHT
+    out: dict[str, tuple[np.ndarray, ...]] = {}
+    for code, shape in ((0, "sphere"), (1, "box")):
+        rows = snapshot.shape == code
+        out[shape] = (snapshot.position[rows], snapshot.orientation[rows], snapshot.half_extents[rows],
+                      colours[rows])
+    return out

@@ -18,3 +18,16 @@ def dialogs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
 
         monkeypatch.setattr(QtWidgets.QMessageBox, kind, record)
     return shown
+
+
+@pytest.fixture
+def windows():
+    """Main windows a test opens; each is closed at the end unless the test closed it (a closed main
+    window deletes itself, so it must not be touched again)."""
+    import shiboken6
+
+    opened: list[QtWidgets.QWidget] = []
+    yield opened
+    for w in opened:
+        if shiboken6.isValid(w):
+            w.close()

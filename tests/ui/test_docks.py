@@ -104,7 +104,7 @@ def test_peers_dock_shows_the_session(qtbot):
     assert dock.model.index(1, 6).data() == 7
 
 
-def test_dock_layout_survives_a_restart(qtbot, tmp_path):
+def test_dock_layout_survives_a_restart(qtbot, tmp_path, windows):
     scene, path = load_start_scene(None)
     ini = str(tmp_path / "ui.ini")
 
@@ -112,7 +112,7 @@ def test_dock_layout_survives_a_restart(qtbot, tmp_path):
         w = MainWindow(
             scene, path, AppPaths.default(), QtCore.QSettings(ini, QtCore.QSettings.Format.IniFormat)
         )
-        qtbot.addWidget(w)
+        windows.append(w)
         w.show()
         qtbot.waitExposed(w)
         return w

@@ -40,8 +40,9 @@ def test_an_exception_in_a_slot_shows_the_dialog_and_is_logged(qtbot, reporter, 
     assert "RuntimeError: the slot broke" in box.text()
     assert "broken_slot" in box.detailedText()
     assert any(b.text() == "Open log folder" for b in box.buttons())
-    record = json.loads(log_file.read_text().splitlines()[-1])
-    assert record["message"] == "uncaught exception" and "the slot broke" in record["traceback"]
+    records = [json.loads(line) for line in log_file.read_text().splitlines()]
+    [record] = [r for r in records if r["message"] == "uncaught exception"]
+    assert record["level"] == "ERROR" and "the slot broke" in record["traceback"]
 
 
 def test_an_exception_in_a_thread_reaches_the_gui_thread(qtbot, reporter):

@@ -17,11 +17,11 @@ pytestmark = pytest.mark.gui
 
 
 @pytest.fixture
-def window(qtbot, tmp_path):
+def window(qtbot, tmp_path, windows):
     scene, path = load_start_scene(None)
     settings = QtCore.QSettings(str(tmp_path / "ui.ini"), QtCore.QSettings.Format.IniFormat)
     w = MainWindow(scene, path, AppPaths.default(), settings)
-    qtbot.addWidget(w)
+    windows.append(w)
     w.show()
     qtbot.waitExposed(w)
     qtbot.waitUntil(lambda: w.viewport.renderer_name != "not started", timeout=10_000)
@@ -37,7 +37,7 @@ def test_shows_every_body_of_the_default_scene(window):
 
 def test_menus_come_from_the_action_registry(window):
     titles = [a.text() for a in window.menuBar().actions()]
-    assert titles == ["&File", "&View", "&Help"]
+    assert titles == ["&File", "&Edit", "&View", "&Simulation", "&Help"]
     for spec in ACTIONS:
         action = window.actions_by_id[spec.id]
         assert action.text() == spec.text

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.gui
 
 
 @pytest.fixture
-def make_window(qtbot, tmp_path):
+def make_window(qtbot, tmp_path, windows):
     ini = str(tmp_path / "ui.ini")
 
     def make() -> MainWindow:
@@ -21,7 +21,7 @@ def make_window(qtbot, tmp_path):
         w = MainWindow(
             scene, path, AppPaths.default(), QtCore.QSettings(ini, QtCore.QSettings.Format.IniFormat)
         )
-        qtbot.addWidget(w)
+        windows.append(w)
         w.show()
         qtbot.waitExposed(w)
         return w

@@ -1,0 +1,149 @@
+"""Small numba helpers on 3-vectors and (w, x, y, z) quaternions, inlined into the kernels.
+
+Everything works on scalars or on rows of preallocated arrays so the hot loops allocate nothing.
+"""
+
+from __future__ import annotations
+
+import math
+
+from numba import njit
+
+# error_model="numpy": no zero-division checks (branches) in the hot loops; still no fastmath, so
+# results stay bit-identical run to run
+JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
+
+
+@njit(**JIT, inline="always")
+def quat_rotate(q, vx: float, vy: float, vz: float) -> tuple[float, float, float]:
+    """Rotates (vx, vy, vz) by the unit quaternion q = (w, x, y, z)."""
+    w, x, y, z = q[0], q[1], q[2], q[3]
+    # t = 2 * cross(q.xyz, v); v' = v + w t + cross(q.xyz, t)
+    tx = 2.0 * (y * vz - z * vy)
+    ty = 2.0 * (z * vx - x * vz)
+    tz = 2.0 * (x * vy - y * vx)
+    return (vx + w * tx + (y * tz - z * ty), vy + w * ty + (z * tx - x * tz), vz + w * tz + (x * ty - y * tx))
+
+
+@njit(**JIT, inline="always")
+def quat_rotate_inv(q, vx: float, vy: float, vz: float) -> tuple[float, float, float]:
+    """Rotates by the conjugate of q (world to body frame)."""
+    w, x, y, z = q[0], -q[1], -q[2], -q[3]
+    tx = 2.0 * (y * vz - z * vy)
+    ty = 2.0 * (z * vx - x * vz)
+    tz = 2.0 * (x * vy - y * vx)
+    return (vx + w * tx + (y * tz - z * ty), vy + w * ty + (z * tx - x * tz), vz + w * tz + (x * ty - y * tx))
+
+
+@njit(**JIT)
+def quat_to_matrix(q, out) -> None:
+    """Writes the 3x3 rotation matrix of q into out (columns are the body axes in world space)."""
+    w, x, y, z = q[0], q[1], q[2], q[3]
+    out[0, 0] = 1.0 - 2.0 * (y * y + z * z)
+    out[0, 1] = 2.0 * (x * y - w * z)
+    out[0, 2] = 2.0 * (x * z + w * y)
+    out[1, 0] = 2.0 * (x * y + w * z)
+    out[1, 1] = 1.0 - 2.0 * (x * x + z * z)
+    out[1, 2] = 2.0 * (y * z - w * x)
+    out[2, 0] = 2.0 * (x * z - w * y)
+    out[2, 1] = 2.0 * (y * z + w * x)
+    out[2, 2] = 1.0 - 2.0 * (x * x + y * y)
+
+
+@njit(**JIT, inline="always")
+def quat_mul(a0, a1, a2, a3, b0, b1, b2, b3) -> tuple[float, float, float, float]:
+    return (
+        a0 * b0 - a1 * b1 - a2 * b2 - a3 * b3,
+        a0 * b1 + a1 * b0 + a2 * b3 - a3 * b2,
+        a0 * b2 - a1 * b3 + a2 * b0 + a3 * b1,
+        a0 * b3 + a1 * b2 - a2 * b1 + a3 * b0,
+    )
+
+
+@njit(**JIT, inline="always")
+def cross(ax, ay, az, bx, by, bz) -> tuple[float, float, float]:
+    return (ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx)
+
+
+@njit(**JIT, inline="always")
+def mat_vec(m, x: float, y: float, z: float) -> tuple[float, float, float]:
+    return (
+        m[0, 0] * x + m[0, 1] * y + m[0, 2] * z,
+        m[1, 0] * x + m[1, 1] * y + m[1, 2] * z,
+        m[2, 0] * x + m[2, 1] * y + m[2, 2] * z,
+    )
+
+
+@njit(**JIT, inline="always")
+def tangent_basis(nx, ny, nz) -> tuple[float, float, float, float, float, float]:
+    """Two unit tangents orthogonal to n, chosen only from n so they persist between frames
+    (warm-started friction impulses keep their meaning)."""
+    if abs(nx) >= 0.57735:
+        tx, ty, tz = ny, -nx, 0.0
+    else:
+        tx, ty, tz = 0.0, nz, -ny
+    inv = 1.0 / math.sqrt(tx * tx + ty * ty + tz * tz)
+    tx *= inv
+    ty *= inv
+    tz *= inv
+    bx, by, bz = ny * tz - nz * ty, nz * tx - nx * tz, nx * ty - ny * tx
+    return tx, ty, tz, bx, by, bz
+
+
+@njit(**JIT, inline="always")
+def make_soft(hertz: float, zeta: float, h: float) -> tuple[float, float, float]:
+    """Soft-constraint coefficients (bias rate, mass scale, impulse scale), as in Box2D v3."""
+    if hertz == 0.0:
+        return 0.0, 1.0, 0.0
+    omega = 2.0 * math.pi * hertz
+    a1 = 2.0 * zeta + h * omega
+    a2 = h * omega * a1
+    a3 = 1.0 / (1.0 + a2)
+    return omega / a1, a2 * a3, a3
+
+
+@njit(**JIT)
+def invert3(k, out) -> None:
+    """out = inverse of the symmetric 3x3 k (zero if singular)."""
+    a, b, c = k[0, 0], k[0, 1], k[0, 2]
+    d, e, f = k[1, 0], k[1, 1], k[1, 2]
+    g, hh, i = k[2, 0], k[2, 1], k[2, 2]
+    c00 = e * i - f * hh
+    c01 = f * g - d * i
+    c02 = d * hh - e * g
+    det = a * c00 + b * c01 + c * c02
+    if det == 0.0:
+        for r in range(3):
+            for s in range(3):
+                out[r, s] = 0.0
+        return
+    inv = 1.0 / det
+    out[0, 0] = c00 * inv
+    out[0, 1] = (c * hh - b * i) * inv
+    out[0, 2] = (b * f - c * e) * inv
+    out[1, 0] = c01 * inv
+    out[1, 1] = (a * i - c * g) * inv
+    out[1, 2] = (c * d - a * f) * inv
+    out[2, 0] = c02 * inv
+    out[2, 1] = (b * g - a * hh) * inv
+    out[2, 2] = (a * e - b * d) * inv
+
+
+# Row variants: take the whole array and a row index. Slicing a row (``q[i]``) inside a numba loop
+# builds an array view with reference counting each time; reading ``q[i, k]`` directly does not.
+@njit(**JIT, inline="always")
+def quat_rotate_row(q, i, vx: float, vy: float, vz: float) -> tuple[float, float, float]:
+    w, x, y, z = q[i, 0], q[i, 1], q[i, 2], q[i, 3]
+    tx = 2.0 * (y * vz - z * vy)
+    ty = 2.0 * (z * vx - x * vz)
+    tz = 2.0 * (x * vy - y * vx)
+    return (vx + w * tx + (y * tz - z * ty), vy + w * ty + (z * tx - x * tz), vz + w * tz + (x * ty - y * tx))
+
+
+@njit(**JIT, inline="always")
+def mat_vec_row(m, i, x: float, y: float, z: float) -> tuple[float, float, float]:
+    return (
+        m[i, 0, 0] * x + m[i, 0, 1] * y + m[i, 0, 2] * z,
+        m[i, 1, 0] * x + m[i, 1, 1] * y + m[i, 1, 2] * z,
+        m[i, 2, 0] * x + m[i, 2, 1] * y + m[i, 2, 2] * z,
+    )
