@@ -14,6 +14,9 @@ DEFAULT_DEVICE = "System default"
 
 
 class AudioDock(QtWidgets.QDockWidget):
+    #: the room changed: its settings (the 3D view outlines it)
+    roomChanged = QtCore.Signal(object)
+
     def __init__(self, engine: AudioEngine, settings: QtCore.QSettings,
                  parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__("Audio", parent)
@@ -126,7 +129,9 @@ class AudioDock(QtWidgets.QDockWidget):
     def _apply_room(self) -> None:
         a = self.absorption.value() / 100.0
         size = tuple(b.value() for b in self.room_size)
-        self.engine.set_room(RoomSettings(size=size, absorption=(a, a, a, a, a, a)))
+        room = RoomSettings(size=size, absorption=(a, a, a, a, a, a))
+        self.engine.set_room(room)
+        self.roomChanged.emit(room)
 
     # ---- shown state --------------------------------------------------------------------------
 

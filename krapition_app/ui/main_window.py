@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import platform
 import socket
+import threading
 from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from .. import __version__
 from ..engine.acoustics import AudioEngine
-from ..model.errors import SceneFormatError
+from ..model.errors import KrapitionError, SceneFormatError
 from ..model.scene import Scene, load_scene, save_scene
 from ..model.uri import DEFAULT_PORT, Authority, KrapitionURI
 from ..paths import AppPaths
@@ -37,9 +38,14 @@ def local_authority() -> Authority:
 
 SCENE_FILTER = "Krapition scenes (*.json);;All files (*)"
 MAX_RECENT = 8
+#: seconds of sound File > Export Audio renders
+EXPORT_SECONDS = 10.0
 
 
 class MainWindow(QtWidgets.QMainWindow):
+    #: an audio export finished: the WAV's path, or "" and the reason it failed
+    audioExported = QtCore.Signal(str, str)
+
     def __init__(self, scene: Scene, scene_path: Path | None, paths: AppPaths,
                  settings: QtCore.QSettings, *, physics: bool = True,
                  authority: Authority | None = None, audio: AudioEngine | None = None) -> None:
@@ -59,6 +65,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.actions_by_id = build_actions(self)
         self._build_status_bar()
         self.viewport.framePainted.connect(self._on_frame)
+        self.audioExported.connect(self._on_audio_exported)
         self.metrics_dock = self.add_dock(MetricsDock(self), QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
         self.metrics_dock.hide()  # until the user opens it (View menu); then the layout is remembered
         self.inspector_dock = self.add_dock(InspectorDock(self), QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
@@ -76,6 +83,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.tabifyDockWidget(self.inspector_dock, self.audio_dock)
             self.inspector_dock.raise_()
             self.audio_dock.follow_camera.toggled.connect(self._on_follow_camera)
+            self.audio_dock.roomChanged.connect(self._show_room)
+            self._show_room(audio.room)
             self.audio_label = QtWidgets.QLabel(self.audio_dock.status_text())
             self.statusBar().insertPermanentWidget(2, self.audio_label)
         if physics:
@@ -148,6 +157,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.progress.setFormat(f"{what} %p%")
         self.sim_label.setText("physics: ready" if fraction >= 1.0 else "physics: compiling")
         self.statusBar().showMessage(what, 3000)
+
+    def _show_room(self, room) -> None:
+        self.viewport.show_room(room.size, room.origin_)
 
     def _on_follow_camera(self, on: bool) -> None:
         if self.controller is not None:
@@ -237,6 +249,51 @@ class MainWindow(QtWidgets.QMainWindow):
         self.set_scene(self.scene, path)
         self._remember_scene(path)
         return True
+
+    def export_audio(self, path: Path | None = None,
+                     seconds: float = EXPORT_SECONDS) -> threading.Thread | None:
+        """Renders what the camera would hear of the world from now on, offline, to a WAV file.
+
+        Runs on a thread of its own with a copy of the world, so the live world keeps going."""
+        if path is None:
+            chosen, _ = QtWidgets.QFileDialog.getSaveFileName(
+                self, "Export Audio", str(self._scene_folder() / f"{self.scene.name}.wav"),
+                "WAV audio (*.wav)")
+            if not chosen:
+                return None
+            path = Path(chosen)
+        scene = (self.controller.scene() if self.controller else None) or self.scene
+        eye, centre = self.viewport.cameraPosition(), self.viewport.opts["center"]
+        position = (eye.x(), eye.y(), eye.z())
+        forward = (centre.x() - eye.x(), centre.y() - eye.y(), centre.z() - eye.z())
+        room = self.audio.room if self.audio is not None else None
+        mode = self.audio.output_mode if self.audio is not None else "stereo"
+
+        def run() -> None:
+            from ..engine.acoustics import ListenerPose, render_scene_audio
+            from ..engine.sounding import simulated_steps
+            from ..engine.world import World
+
+            try:
+                world = World.from_scene(scene)
+                render_scene_audio(simulated_steps(world), seconds, path, room=room,
+                                   listener=ListenerPose(position=position, forward=forward),
+                                   output_mode=mode, step_dt=world.sim.settings.dt)
+            except (KrapitionError, OSError) as exc:
+                self.audioExported.emit("", str(exc))
+            else:
+                self.audioExported.emit(str(path), "")
+
+        self.statusBar().showMessage(f"exporting {seconds:g} s of audio to {path.name}…")
+        thread = threading.Thread(target=run, name="krapition-export-audio", daemon=True)
+        thread.start()
+        return thread
+
+    def _on_audio_exported(self, path: str, error: str) -> None:
+        if error:
+            QtWidgets.QMessageBox.warning(self, "Cannot export the audio", error)
+        else:
+            self.statusBar().showMessage(f"audio written to {path}", 5000)
 
     def save_screenshot(self, path: Path | None = None) -> bool:
         if path is None:

@@ -55,6 +55,10 @@ class WorldViewport(GLViewMixin, QtOpenGL.QOpenGLWindow):
         self.joints = gl.GLLinePlotItem(mode="lines", color=(0.85, 0.85, 0.9, 1.0), width=2.0,
                                         antialias=True, glOptions="opaque")
         self.addItem(self.joints)
+        self.room = gl.GLLinePlotItem(mode="lines", color=(0.55, 0.65, 0.85, 0.55), width=1.5,
+                                      antialias=True, glOptions="translucent")
+        self.room.setVisible(False)
+        self.addItem(self.room)
         self.paint_ms = 0.0
         self.reset_camera()
 
@@ -112,6 +116,16 @@ class WorldViewport(GLViewMixin, QtOpenGL.QOpenGLWindow):
             ev.accept()
             return
         super().wheelEvent(ev)
+
+    def show_room(self, size: tuple[float, float, float], origin: tuple[float, float, float]) -> None:
+        """Outlines the acoustic room (the shoebox the sound reflects in) with its twelve edges."""
+        x0, y0, z0 = origin
+        x1, y1, z1 = x0 + size[0], y0 + size[1], z0 + size[2]
+        corners = np.array([[x, y, z] for z in (z0, z1) for y in (y0, y1) for x in (x0, x1)], np.float32)
+        edges = [(0, 1), (2, 3), (4, 5), (6, 7), (0, 2), (1, 3),
+                 (4, 6), (5, 7), (0, 4), (1, 5), (2, 6), (3, 7)]
+        self.room.setData(pos=corners[np.array(edges).reshape(-1)])
+        self.room.setVisible(True)
 
     def reset_camera(self) -> None:
         self.setCameraPosition(pos=QtGui.QVector3D(0.0, -0.3, 0.4), distance=6.5,

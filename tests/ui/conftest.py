@@ -31,3 +31,13 @@ def windows():
     for w in opened:
         if shiboken6.isValid(w):
             w.close()
+
+
+@pytest.fixture
+def artifacts():
+    """A folder for pictures a person may want to look at after the run (build/ is git-ignored)."""
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[2] / "build" / "test-artifacts"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

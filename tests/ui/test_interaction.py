@@ -198,3 +198,34 @@ def test_inspector_shows_the_selected_body_and_edits_it(qtbot, window):
     qtbot.waitUntil(lambda: body_position(window)[2] > 1.0, timeout=10_000)
     window.actions_by_id["undo"].trigger()  # back to where it was before the edit
     qtbot.waitUntil(lambda: body_position(window)[2] < 0.3, timeout=10_000)
+
+
+def test_export_audio_renders_the_world_as_heard_from_the_camera(qtbot, window, tmp_path):
+    window.controller.edit_state("crate", (0.0, 0.0, 1.0), (0.0, 0.0, 0.0))  # it will fall and land
+    qtbot.waitUntil(lambda: body_position(window)[2] > 0.8, timeout=10_000)
+    path = tmp_path / "export.wav"
+    with qtbot.waitSignal(window.audioExported, timeout=120_000) as done:
+        window.export_audio(path, seconds=1.5)
+    assert done.args == [str(path), ""]
+    import wave
+
+    with wave.open(str(path)) as w:
+        assert (w.getframerate(), w.getnchannels()) == (48000, 2)
+        samples = np.frombuffer(w.readframes(w.getnframes()), "<i2")
+    assert np.abs(samples).max() > 1000  # the landing is heard
+
+
+def test_a_thousand_bodies_on_screen(qtbot, window, artifacts):
+    window.actions_by_id["drop_balls_1000"].trigger()
+    qtbot.waitUntil(lambda: len(names(window)) == 1001, timeout=60_000)
+    run_for(qtbot, window, 0.5)
+    window.viewport.setCameraPosition(distance=6.0, elevation=35, azimuth=-60)
+    qtbot.wait(200)
+    image = window.grab_window()
+    image.save(str(artifacts / "thousand-bodies.png"))
+    image = image.convertToFormat(QtGui.QImage.Format.Format_RGB888)
+    raw = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
+    rgb = raw[:, : image.width() * 3].reshape(image.height(), image.width(), 3).astype(int)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    red = (r > 110) & (r > 2 * g) & (r > 2 * b)  # rubber balls
+    assert red.sum() > 5_000

@@ -80,8 +80,8 @@ def test_save_and_open_a_scene(window, tmp_path, dialogs):
     assert "copy.json" in window.windowTitle()
 
 
-def test_viewport_screenshot_shows_the_bodies(window, tmp_path, qtbot):
-    path = tmp_path / "view.png"
+def test_viewport_screenshot_shows_the_bodies(window, artifacts, qtbot):
+    path = artifacts / "default-scene.png"
     assert window.save_screenshot(path)
     image = QtGui.QImage(str(path)).convertToFormat(QtGui.QImage.Format.Format_RGB888)
     pixels = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
