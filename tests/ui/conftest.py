@@ -21,6 +21,30 @@ def dialogs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
 
 
 @pytest.fixture
+def make_window(qtbot, tmp_path, windows):
+    """Opens a main window (the playground unless a scene is given) with its settings in tmp_path;
+    every window of a test shares them, as two starts of the app would."""
+    from PySide6 import QtCore
+
+    from krapition_app.app import load_start_scene
+    from krapition_app.paths import AppPaths
+    from krapition_app.ui.main_window import MainWindow
+
+    ini = str(tmp_path / "ui.ini")
+
+    def make(scene=None, *, physics: bool = True):
+        start, path = load_start_scene(None)
+        w = MainWindow(scene or start, None if scene else path, AppPaths.default(),
+                       QtCore.QSettings(ini, QtCore.QSettings.Format.IniFormat), physics=physics)
+        windows.append(w)
+        w.show()
+        qtbot.waitExposed(w)
+        return w
+
+    return make
+
+
+@pytest.fixture
 def windows():
     """Main windows a test opens; each is closed at the end unless the test closed it (a closed main
     window deletes itself, so it must not be touched again)."""

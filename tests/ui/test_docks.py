@@ -3,14 +3,10 @@
 from dataclasses import dataclass
 
 import pytest
-from PySide6 import QtCore
 
-from krapition_app.app import load_start_scene
 from krapition_app.model import events as ev
 from krapition_app.model.events import EventType
-from krapition_app.paths import AppPaths
 from krapition_app.ui.events_dock import ALL_TYPES, EventsDock
-from krapition_app.ui.main_window import MainWindow
 from krapition_app.ui.metrics_dock import MetricsDock
 from krapition_app.ui.peers_dock import PeerRow, PeersDock
 
@@ -104,25 +100,13 @@ def test_peers_dock_shows_the_session(qtbot):
     assert dock.model.index(1, 6).data() == 7
 
 
-def test_dock_layout_survives_a_restart(qtbot, tmp_path, windows):
-    scene, path = load_start_scene(None)
-    ini = str(tmp_path / "ui.ini")
-
-    def open_window() -> MainWindow:
-        w = MainWindow(
-            scene, path, AppPaths.default(), QtCore.QSettings(ini, QtCore.QSettings.Format.IniFormat)
-        )
-        windows.append(w)
-        w.show()
-        qtbot.waitExposed(w)
-        return w
-
-    first = open_window()
+def test_dock_layout_survives_a_restart(make_window):
+    first = make_window()
     assert not first.metrics_dock.isVisible()  # hidden until asked for
     toggle = first.metrics_dock.toggleViewAction()
     assert toggle in first.menu_by_title("&View").actions()
     toggle.trigger()
     assert first.metrics_dock.isVisible()
     first.close()
-    second = open_window()
+    second = make_window()
     assert second.metrics_dock.isVisible()

@@ -2,12 +2,11 @@
 
 import numpy as np
 import pytest
+from images import rgb_array
 from PySide6 import QtCore, QtGui
 from PySide6.QtTest import QTest
 
 from krapition_app.model.scene import BodySpec, Scene
-from krapition_app.paths import AppPaths
-from krapition_app.ui.main_window import MainWindow
 from krapition_app.ui.picking import pixel_ray, ray_plane
 
 pytestmark = pytest.mark.gui
@@ -19,14 +18,9 @@ BOX = BodySpec(
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, windows):
-    scene = Scene(name="test", bodies=(BOX,))
-    settings = QtCore.QSettings(str(tmp_path / "ui.ini"), QtCore.QSettings.Format.IniFormat)
-    w = MainWindow(scene, None, AppPaths.default(), settings)
-    windows.append(w)
+def window(qtbot, make_window):
+    w = make_window(Scene(name="test", bodies=(BOX,)))
     w.resize(1000, 700)
-    w.show()
-    qtbot.waitExposed(w)
     # the first compile of the physics kernels can take a minute on a busy machine
     qtbot.waitUntil(lambda: w.controller.world is not None, timeout=600_000)
     w.viewport.setCameraPosition(pos=QtGui.QVector3D(0, 0, 0.2), distance=4.0, elevation=20, azimuth=-90)
@@ -223,9 +217,7 @@ def test_a_thousand_bodies_on_screen(qtbot, window, artifacts):
     qtbot.wait(200)
     image = window.grab_window()
     image.save(str(artifacts / "thousand-bodies.png"))
-    image = image.convertToFormat(QtGui.QImage.Format.Format_RGB888)
-    raw = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
-    rgb = raw[:, : image.width() * 3].reshape(image.height(), image.width(), 3).astype(int)
+    rgb = rgb_array(image)
     r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
     red = (r > 110) & (r > 2 * g) & (r > 2 * b)  # rubber balls
     assert red.sum() > 5_000

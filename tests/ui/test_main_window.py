@@ -2,28 +2,20 @@
 
 import json
 
-import numpy as np
 import pytest
+from images import rgb_array
 from PySide6 import QtCore, QtGui
 
 from krapition_app import __version__
-from krapition_app.app import load_start_scene
 from krapition_app.model.scene import load_scene
-from krapition_app.paths import AppPaths
 from krapition_app.ui.actions import ACTIONS
-from krapition_app.ui.main_window import MainWindow
 
 pytestmark = pytest.mark.gui
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, windows):
-    scene, path = load_start_scene(None)
-    settings = QtCore.QSettings(str(tmp_path / "ui.ini"), QtCore.QSettings.Format.IniFormat)
-    w = MainWindow(scene, path, AppPaths.default(), settings)
-    windows.append(w)
-    w.show()
-    qtbot.waitExposed(w)
+def window(qtbot, make_window):
+    w = make_window()
     qtbot.waitUntil(lambda: w.viewport.renderer_name != "not started", timeout=10_000)
     return w
 
@@ -83,9 +75,7 @@ def test_save_and_open_a_scene(window, tmp_path, dialogs):
 def test_viewport_screenshot_shows_the_bodies(window, artifacts, qtbot):
     path = artifacts / "default-scene.png"
     assert window.save_screenshot(path)
-    image = QtGui.QImage(str(path)).convertToFormat(QtGui.QImage.Format.Format_RGB888)
-    pixels = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
-    rgb = pixels[:, : image.width() * 3].reshape(image.height(), image.width(), 3).astype(int)
+    rgb = rgb_array(QtGui.QImage(str(path)))
     assert rgb.std() > 10  # not blank
     r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
     assert ((r > 110) & (r > 2 * g) & (r > 2 * b)).sum() > 30  # the red rubber ball

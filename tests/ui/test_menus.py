@@ -1,32 +1,13 @@
 """File, View and theme actions of the main window."""
 
 import pytest
-from PySide6 import QtCore, QtGui, QtWidgets
+from PySide6 import QtGui, QtWidgets
 
 from krapition_app.app import load_start_scene
 from krapition_app.model.scene import Scene, load_scene, save_scene
-from krapition_app.paths import AppPaths
-from krapition_app.ui.main_window import MainWindow
 from krapition_app.ui.theme import is_dark
 
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture
-def make_window(qtbot, tmp_path, windows):
-    ini = str(tmp_path / "ui.ini")
-
-    def make() -> MainWindow:
-        scene, path = load_start_scene(None)
-        w = MainWindow(
-            scene, path, AppPaths.default(), QtCore.QSettings(ini, QtCore.QSettings.Format.IniFormat)
-        )
-        windows.append(w)
-        w.show()
-        qtbot.waitExposed(w)
-        return w
-
-    return make
 
 
 def test_new_scene_is_empty(make_window):

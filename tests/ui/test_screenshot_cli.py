@@ -4,18 +4,11 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
+from images import rgb_array
 from PySide6 import QtGui
 
 pytestmark = pytest.mark.gui
-
-
-def image_array(path) -> np.ndarray:
-    image = QtGui.QImage(str(path)).convertToFormat(QtGui.QImage.Format.Format_RGB888)
-    assert not image.isNull()
-    raw = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
-    return raw[:, : image.width() * 3].reshape(image.height(), image.width(), 3).astype(int)
 
 
 def test_screenshot_then_quit(tmp_path):
@@ -29,7 +22,7 @@ def test_screenshot_then_quit(tmp_path):
         check=False,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    rgb = image_array(out)
+    rgb = rgb_array(QtGui.QImage(str(out)))
     assert rgb.shape[0] > 300 and rgb.shape[1] > 400
     assert rgb.std() > 10
     r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
