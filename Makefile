@@ -1,5 +1,7 @@
 # make run   installs what is missing (system packages included) and starts the app
 # make test  the same set-up, then ruff, the import contracts and the whole test suite
+# make package       the double-click app: a one-folder bundle in dist/krapition/ (prints its size)
+# make package-test  builds it, then its smoke test (tests/packaging, marked `package`) under Xvfb
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -8,7 +10,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: run test setup system lint check clean
+PKG_STAMP := $(VENV)/.installed-package
+
+.PHONY: run test setup system lint check clean package package-test
 
 run: setup
 	@if [ -z "$$DISPLAY" ] && [ -z "$$WAYLAND_DISPLAY" ]; then \
@@ -36,6 +40,20 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	@touch $(STAMP)
+
+# PyInstaller rebuilds the bundle from scratch each time (--noconfirm replaces dist/krapition/), so a
+# second `make package` gives the same bundle; its spec and check_bundle.py fail loudly on a missing part.
+package: setup $(PKG_STAMP)
+	$(VENV)/bin/pyinstaller --noconfirm --log-level WARN --distpath dist --workpath build/pyinstaller \
+	  packaging/pyinstaller.spec
+	$(PY) packaging/check_bundle.py dist/krapition --run
+
+$(PKG_STAMP): pyproject.toml $(STAMP)
+	$(PY) -m pip install --quiet -e '.[package]'
+	@touch $(PKG_STAMP)
+
+package-test: package
+	scripts/isolated.sh $(PY) -m pytest -m package tests/packaging $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

@@ -71,6 +71,11 @@ def run_app(args: argparse.Namespace, paths: AppPaths) -> int:
     app.setOrganizationName("Krapition")
     app.setApplicationVersion(__version__)
     app.setStyle("Fusion")  # one look everywhere, and it follows the light/dark colour scheme
+    # Python's cyclic garbage collector runs on whichever thread allocates; if that is the physics
+    # or audio thread and the garbage holds a Qt object, Qt aborts. Collect on the GUI thread only.
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+
+    gui_thread_gc = GarbageCollector(interval=1.0)
     audio = start_audio(settings)
     window = MainWindow(scene, scene_path, paths, settings, audio=audio)
     reporter = ErrorReporter(window, paths.logs)
@@ -82,20 +87,29 @@ def run_app(args: argparse.Namespace, paths: AppPaths) -> int:
     try:
         return app.exec()
     finally:
+        gui_thread_gc.timer.stop()
         reporter.uninstall()
         audio.stop()
 
 
 def start_audio(settings):
-    """The real-time audio engine on the device chosen last time; silent (and saying why) when there
-    is no device or PortAudio is missing. Never stops the app from starting."""
+    """The real-time audio engine on the device chosen last time, started on a thread of its own:
+    starting compiles the synthesis kernels (seconds on a first run), which must not delay the
+    window. Silent (and saying why) when there is no device or PortAudio is missing; it never stops
+    the app from starting."""
+    import threading
+
     from .engine.acoustics import AudioEngine
 
     engine = AudioEngine()
     device = settings.value("audio/device") or None
-    status = engine.start(device)
-    log.info("audio", extra={"running": status.running, "silent": status.silent, "reason": status.reason,
-                             "device": status.device})
+
+    def start() -> None:
+        status = engine.start(device)
+        log.info("audio", extra={"running": status.running, "silent": status.silent,
+                                 "reason": status.reason, "device": status.device})
+
+    threading.Thread(target=start, name="krapition-audio-start", daemon=True).start()
     return engine
 
 

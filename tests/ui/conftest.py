@@ -44,6 +44,25 @@ def make_window(qtbot, tmp_path, windows):
     return make
 
 
+@pytest.fixture(autouse=True, scope="session")
+def collect_garbage_on_the_gui_thread():
+    """As the app does: Python's cyclic GC must not run on the physics or audio threads, where
+    collecting a Qt object aborts the process. Tests collect at their end, on the main thread."""
+    import gc
+
+    gc.disable()
+    yield
+    gc.enable()
+
+
+@pytest.fixture(autouse=True)
+def collect_after_each_test():
+    import gc
+
+    yield
+    gc.collect()
+
+
 @pytest.fixture
 def windows():
     """Main windows a test opens; each is closed at the end unless the test closed it (a closed main
