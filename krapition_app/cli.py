@@ -3,6 +3,8 @@
 - ``krapition [--scene FILE] [--screenshot PNG --quit-after S]``: the desktop app
 - ``krapition bench NAME ...``: a benchmark that prints JSON (see ``krapition bench --help``)
 - ``krapition render-audio SCENE OUT.wav``: what a listener hears of a simulated scene
+- ``krapition node --name N --port P --api-port Q --data-dir DIR``: a headless node (no window)
+- ``krapition diagnostics OUT.zip --data-dir DIR``: a zip of a running node's recent logs and metrics
 """
 
 from __future__ import annotations
@@ -78,6 +80,16 @@ def build_parser() -> argparse.ArgumentParser:
         sub = bench_commands.add_parser(name, help=module.DESCRIPTION, description=module.DESCRIPTION)
         module.add_arguments(sub)
         sub.set_defaults(bench_run=module.run)
+    from .p2p import headless
+
+    node = commands.add_parser("node", help="run a headless node (no window)",
+                               description="Run a full Krapition node without a window.")
+    headless.add_arguments(node)
+    diagnostics = commands.add_parser("diagnostics", help="write a zip of a running node's logs and metrics")
+    diagnostics.add_argument("out", type=Path, metavar="OUT.zip")
+    diagnostics.add_argument("--data-dir", type=Path, required=True, help="the running node's data folder")
+    diagnostics.add_argument("--api-port", type=int, help="its REST API port (default: from the data folder)")
+    diagnostics.add_argument("--all-peers", action="store_true", help="include what it knows of its peers")
     return parser
 
 
@@ -88,9 +100,9 @@ def _prepare_environment(paths: AppPaths) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     paths = AppPaths.default()
-    _prepare_environment(paths)
+    _prepare_environment(paths)  # before build_parser(): it imports the benchmarks and the node
+    args = build_parser().parse_args(argv)
     from .logs import configure_logging
 
     configure_logging(paths.logs, args.log_level)
@@ -100,6 +112,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = args.bench_run(args)
         print(json.dumps(result, indent=2, sort_keys=False))
         return 0
+    if args.command == "node":
+        from .p2p.headless import run as run_node
+
+        return run_node(args)
+    if args.command == "diagnostics":
+        from .p2p.headless import run_diagnostics
+
+        return run_diagnostics(args)
     from .app import run_app
 
     return run_app(args, paths)
