@@ -8,6 +8,7 @@ nodes that mean the same object always write the same bytes.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ MAX_URI_LENGTH = 512
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~-]*\Z")
 _HOST_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
 _GLOB_CHARS = frozenset("*?[")
+#: printable ASCII, no spaces (0x21 .. 0x7e)
+_PRINTABLE = re.compile(r"[!-~]*\Z")
 
 
 def _parse_host(text: str, host: str) -> str:
@@ -96,7 +99,7 @@ def _split(text: str, *, pattern: bool) -> tuple[str, list[str]]:
         raise InvalidURIError(repr(text), f"expected a str, got {type(text).__name__}")
     if len(text) > MAX_URI_LENGTH:
         raise InvalidURIError(text[:64] + "...", f"longer than {MAX_URI_LENGTH} characters")
-    if not text.isascii() or any(c.isspace() or ord(c) < 32 for c in text):
+    if not _PRINTABLE.match(text):
         raise InvalidURIError(text, "only printable ASCII without spaces is allowed")
     scheme, sep, rest = text.partition("://")
     if not sep:
@@ -159,6 +162,12 @@ class KrapitionURI:
 
     @classmethod
     def parse(cls, text: str) -> KrapitionURI:
+        if isinstance(text, str) and len(text) <= MAX_URI_LENGTH:
+            return _parse_cached(text)  # every event names a URI; the same few recur constantly
+        return cls._parse(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> KrapitionURI:
         authority_text, (kind, collection, name) = _split(text, pattern=False)
         authority = Authority.parse(authority_text) if authority_text else None
         if authority is None:  # pragma: no cover - _split rejects an empty authority
@@ -213,6 +222,12 @@ def _check_path(text: str, kind: str, collection: str, name: str) -> None:
         )
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidURIError(text, f"the name is longer than {MAX_NAME_LENGTH} characters")
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_cached(text: str) -> KrapitionURI:
+    # URIs are frozen values, so one parsed instance can be shared; errors are not cached
+    return KrapitionURI._parse(text)
 
 
 def parse_uri(text: str) -> KrapitionURI:
