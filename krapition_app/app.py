@@ -77,7 +77,15 @@ def run_app(args: argparse.Namespace, paths: AppPaths) -> int:
 
     gui_thread_gc = GarbageCollector(interval=1.0)
     audio = start_audio(settings)
-    window = MainWindow(scene, scene_path, paths, settings, audio=audio)
+    session = None if getattr(args, "offline", False) else start_session(args, paths)
+    authority = None
+    if session is not None:
+        from .model.uri import Authority
+
+        authority = Authority.parse(session.authority)
+    window = MainWindow(scene, scene_path, paths, settings, audio=audio, authority=authority)
+    if session is not None:
+        window.attach_session(session)
     reporter = ErrorReporter(window, paths.logs)
     reporter.install()
     sample_metrics_every_second(window)
@@ -89,7 +97,46 @@ def run_app(args: argparse.Namespace, paths: AppPaths) -> int:
     finally:
         gui_thread_gc.timer.stop()
         reporter.uninstall()
+        if session is not None:
+            session.stop()
         audio.stop()
+
+
+def node_config(args: argparse.Namespace, paths: AppPaths):
+    """The app's node: its key and database in the user data folder, named after this machine.
+
+    ``--interface`` (one or more addresses) bounds where it listens and discovers; without it the node
+    listens on every interface and discovers on all of them (the LAN)."""
+    import socket
+
+    from .p2p.node import NodeConfig
+
+    interfaces = [a for group in (getattr(args, "interfaces", None) or []) for a in group]
+    passphrase = None
+    passphrase_file = getattr(args, "node_passphrase_file", None)
+    if passphrase_file is not None:
+        passphrase = passphrase_file.read_text(encoding="utf-8").strip() or None
+    listen = interfaces[0] if len(interfaces) == 1 else "0.0.0.0"
+    name = (socket.gethostname() or "krapition")[:64]
+    return NodeConfig(data_dir=paths.data / "node", name=name, interface=listen,
+                      port=getattr(args, "node_port", 0) or 0, passphrase=passphrase,
+                      discovery_interfaces=tuple(interfaces) or None)
+
+
+def start_session(args: argparse.Namespace, paths: AppPaths):
+    """Starts the node and the session that joins it with the world; None (the app runs alone) when
+    the node cannot start: the window never depends on the network."""
+    from .p2p.node import Node
+    from .session import Session
+
+    try:
+        session = Session(Node(node_config(args, paths)))
+        session.start()
+    except Exception as exc:
+        log.exception("the node did not start: running offline", extra={"reason": str(exc)})
+        return None
+    log.info("session joined", extra={"authority": session.authority})
+    return session
 
 
 def start_audio(settings):

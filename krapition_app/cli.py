@@ -1,6 +1,7 @@
 """Command line: ``krapition`` starts the app; subcommands run the other tools.
 
-- ``krapition [--scene FILE] [--screenshot PNG --quit-after S]``: the desktop app
+- ``krapition [--scene FILE] [--screenshot PNG --quit-after S] [--interface ADDR] [--offline]``: the
+  desktop app, which joins the LAN session (its node finds the others by zeroconf)
 - ``krapition bench NAME ...``: a benchmark that prints JSON (see ``krapition bench --help``)
 - ``krapition render-audio SCENE OUT.wav``: what a listener hears of a simulated scene
 - ``krapition node --name N --port P --api-port Q --data-dir DIR``: a headless node (no window)
@@ -40,6 +41,18 @@ def _vector(text: str) -> tuple[float, float, float]:
     return (x, y, z)
 
 
+def _addresses(text: str) -> list[str]:
+    import ipaddress
+
+    out = []
+    for part in (p.strip() for p in text.split(",")):
+        try:
+            out.append(str(ipaddress.ip_address(part)))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{part!r} is not an IP address") from None
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="krapition",
@@ -59,6 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="least severe level written to the log (default: INFO)",
     )
+    session = parser.add_argument_group("LAN session (the app's node)")
+    session.add_argument(
+        "--interface", dest="interfaces", action="append", type=_addresses, default=[], metavar="ADDR",
+        help="address to listen, announce and discover on (repeatable, or a comma list; "
+             "default: every interface)")
+    session.add_argument("--port", dest="node_port", type=int, default=0, metavar="PORT",
+                         help="the node's TCP port (default: the one used last time, else a free one)")
+    session.add_argument("--passphrase-file", dest="node_passphrase_file", type=Path, metavar="FILE",
+                         help="file holding the session passphrase (only nodes that know it answer)")
+    session.add_argument("--offline", action="store_true", help="do not join the LAN session")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     render = commands.add_parser(
         "render-audio", help="simulate a scene and render what a listener hears to a WAV file",

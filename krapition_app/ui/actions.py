@@ -34,7 +34,7 @@ class ActionSpec:
     group: str | None = None
 
 
-MENUS: tuple[str, ...] = ("&File", "&Edit", "&View", "&Simulation", "&Help")
+MENUS: tuple[str, ...] = ("&File", "&Edit", "&View", "&Simulation", "S&ession", "&Help")
 
 ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("new_scene", "&File", "&New Scene", "Start from an empty world", Key.New),
@@ -72,6 +72,10 @@ ACTIONS: tuple[ActionSpec, ...] = (
                "Ctrl+2", handler="drop_balls", argument="1000"),
     ActionSpec("reset_scene", "&Simulation", "&Reset Scene", "Back to how the scene was loaded", "Ctrl+R",
                separator_before=True),
+    ActionSpec("connect_to_address", "S&ession", "&Connect to Address…",
+               "Dial a node by host:port (where the LAN's discovery does not reach it)"),
+    ActionSpec("show_peers", "S&ession", "Show &Peers", "The nodes of the session, their state and bodies"),
+    ActionSpec("show_events", "S&ession", "Show &Event Stream", "Every event of the session, live"),
     ActionSpec("show_about", "&Help", "&About Krapition", "Version, folders and renderer"),
     ActionSpec("open_log_folder", "&Help", "Open &Log Folder", "Show the folder with the log files"),
 )

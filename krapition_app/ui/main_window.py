@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import platform
 import socket
@@ -19,9 +20,11 @@ from ..paths import AppPaths
 from .actions import build_actions
 from .audio_dock import AudioDock
 from .bodies import body_from_snapshot
+from .events_dock import EventsDock
 from .inspector_dock import InspectorDock
 from .metrics_dock import MetricsDock
 from .overlay import FpsOverlay
+from .peers_dock import PeerRow, PeersDock
 from .spawn_palette import SpawnPalette
 from .theme import apply_theme
 from .viewport import WorldViewport
@@ -42,9 +45,20 @@ MAX_RECENT = 8
 EXPORT_SECONDS = 10.0
 
 
+def peer_colour(fingerprint: str) -> str:
+    """A node's colour, the same on every machine: a hue from its key's fingerprint."""
+    hue = int.from_bytes(fingerprint.encode("utf-8"), "little") % 360
+    return QtGui.QColor.fromHsv(hue, 160, 230).name()
+
+
 class MainWindow(QtWidgets.QMainWindow):
     #: an audio export finished: the WAV's path, or "" and the reason it failed
     audioExported = QtCore.Signal(str, str)
+    #: from the node's thread: the peer table (a tuple of PeerSnapshot), events (a list of SignedEvent)
+    peersChanged = QtCore.Signal(object)
+    eventsArrived = QtCore.Signal(object)
+    #: Session > Connect to Address finished: the address, and "" or why it failed
+    connectFinished = QtCore.Signal(str, str)
 
     def __init__(self, scene: Scene, scene_path: Path | None, paths: AppPaths,
                  settings: QtCore.QSettings, *, physics: bool = True,
@@ -69,6 +83,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self.metrics_dock = self.add_dock(MetricsDock(self), QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
         self.metrics_dock.hide()  # until the user opens it (View menu); then the layout is remembered
         self.inspector_dock = self.add_dock(InspectorDock(self), QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
+        self.peers_dock = self.add_dock(PeersDock(self), QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
+        self.peers_dock.hide()
+        self.events_dock = self.add_dock(EventsDock(self), QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.events_dock.hide()
+        #: the LAN session (app.py attaches it; None: the window runs alone)
+        self.session = None
+        self._peers_timer: QtCore.QTimer | None = None
+        self.peersChanged.connect(self._on_peers)
+        self.eventsArrived.connect(self._on_events)
+        self.connectFinished.connect(self._on_connect_finished)
         self.palette = SpawnPalette(self)
         self.addToolBar(QtCore.Qt.ToolBarArea.TopToolBarArea, self.palette)
         self.menu_by_title("&View").addAction(self.palette.toggleViewAction())
@@ -141,13 +165,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.frame_label = QtWidgets.QLabel("render: -")
         self.renderer_label = QtWidgets.QLabel("renderer: starting")
         self.sim_label = QtWidgets.QLabel("physics: starting")
+        self.peers_label = QtWidgets.QLabel("offline")
         self.progress = QtWidgets.QProgressBar()
         self.progress.setRange(0, 100)
         self.progress.setMinimumWidth(260)
         self.progress.setTextVisible(True)
         self.progress.hide()
         bar.addWidget(self.progress)
-        for label in (self.scene_label, self.bodies_label, self.sim_label, self.frame_label,
+        for label in (self.scene_label, self.bodies_label, self.peers_label, self.sim_label, self.frame_label,
                       self.renderer_label):
             bar.addPermanentWidget(label)
 
@@ -361,6 +386,11 @@ class MainWindow(QtWidgets.QMainWindow):
         if not self.inspector_dock.isVisible():
             return
         body = body_from_snapshot(world.snapshot(), name)
+        if self.session is not None and self.session.is_remote(name):
+            uri = self.session.uri_of(name)
+            owner = str(KrapitionURI.parse(uri).authority)
+            self.inspector_dock.show_body(body, uri=uri, owner=owner, editable=False)
+            return
         uri = KrapitionURI.build(self.authority, "physics", "objects", name)
         self.inspector_dock.show_body(body, uri=str(uri), owner=f"this node ({self.authority})",
                                       editable=True)
@@ -404,7 +434,13 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def delete_selected(self) -> None:
         if self.controller is not None and self.controller.interaction is not None:
-            name = self.controller.interaction.delete()
+            interaction = self.controller.interaction
+            target = interaction.selected or interaction.hovered
+            if target is not None and self.session is not None and self.session.is_remote(target):
+                owner = KrapitionURI.parse(self.session.uri_of(target)).authority
+                self.statusBar().showMessage(f"{target} belongs to {owner}: only its owner deletes it", 5000)
+                return
+            name = interaction.delete()
             if name:
                 self.statusBar().showMessage(f"deleted {name}", 3000)
 
@@ -418,6 +454,115 @@ class MainWindow(QtWidgets.QMainWindow):
     def _stop_world(self) -> None:
         if self.controller is not None:
             self.controller.stop()
+
+    # ---- the LAN session ----------------------------------------------------------------------
+
+    def attach_session(self, session) -> None:
+        """Joins the window to a running :class:`~krapition_app.session.Session`: its world follows
+        the controller's, the Peers and Event stream docks and the status bar follow the node."""
+        self.session = session
+        session.on_peers = self._emit_peers
+        session.on_events = self._emit_events
+        if self.controller is not None:
+            self.controller.ready.connect(lambda: session.attach(self.controller.world))
+            if self.controller.world is not None:
+                session.attach(self.controller.world)
+        self._peers_timer = QtCore.QTimer(self)
+        self._peers_timer.setInterval(1000)  # round trips and body counts change without joins
+        self._peers_timer.timeout.connect(self._poll_peers)
+        self._peers_timer.start()
+        self._on_peers(())
+
+    def _emit_peers(self, peers) -> None:
+        """Node thread: on to the GUI thread (a queued signal)."""
+        with contextlib.suppress(RuntimeError):  # the window is gone
+            self.peersChanged.emit(peers)
+
+    def _emit_events(self, events) -> None:
+        with contextlib.suppress(RuntimeError):
+            self.eventsArrived.emit(list(events))
+
+    def _poll_peers(self) -> None:
+        if self.session is None or self.session.node.loop is None:
+            return
+        try:
+            future = self.session.node.submit(self.session.peers)
+        except RuntimeError:  # the node's loop has closed
+            return
+        future.add_done_callback(lambda f: f.exception() is None and self._emit_peers(f.result()))
+
+    def peer_rows(self, peers) -> list[PeerRow]:
+        session = self.session
+        if session is None:
+            return []
+        counts = session.owned_counts()
+        node = session.node
+        me = node.identity.fingerprint if node.identity is not None else ""
+        rows = [PeerRow(name=node.config.name, authority=session.authority, fingerprint=me, state="self",
+                        rtt_ms=None, owned_bodies=counts.get(session.authority, 0), colour=peer_colour(me))]
+        for p in peers:
+            rows.append(PeerRow(name=p.name, authority=p.authority, fingerprint=p.fingerprint,
+                                state=str(p.liveness), rtt_ms=p.rtt_ms_median,
+                                owned_bodies=counts.get(p.authority, 0), colour=peer_colour(p.fingerprint)))
+        return rows
+
+    def _on_peers(self, peers) -> None:
+        rows = self.peer_rows(peers)
+        self.peers_dock.set_peers(rows)
+        if self.session is None:
+            self.peers_label.setText("offline")
+            return
+        alive = sum(r.state == "alive" for r in rows)
+        self.peers_label.setText(f"peers: {alive}" if len(rows) > 1 else "peers: none yet")
+
+    def _on_events(self, events) -> None:
+        self.events_dock.append(events)
+
+    def connect_to_address(self, address: str | None = None) -> threading.Thread | None:
+        """Session > Connect to Address: dials ``host:port`` off the GUI thread."""
+        if self.session is None:
+            QtWidgets.QMessageBox.information(self, "Offline", "This window is not in a LAN session "
+                                              "(started with --offline, or its node did not start).")
+            return None
+        if address is None:
+            address, ok = QtWidgets.QInputDialog.getText(self, "Connect to Address",
+                                                         "Node address (host:port):")
+            if not ok or not address.strip():
+                return None
+        address = address.strip()
+        host, _, port_text = address.rpartition(":")
+        if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            QtWidgets.QMessageBox.warning(self, "Cannot connect", f"{address!r} is not host:port")
+            return None
+        session = self.session
+
+        def run() -> None:
+            try:
+                session.connect(host.strip("[]"), int(port_text))
+            except Exception as exc:  # any failure is the user's to read, not a crash
+                self.connectFinished.emit(address, f"{type(exc).__name__}: {exc}")
+            else:
+                self.connectFinished.emit(address, "")
+
+        self.statusBar().showMessage(f"connecting to {address}…")
+        thread = threading.Thread(target=run, name="krapition-connect", daemon=True)
+        thread.start()
+        return thread
+
+    def _on_connect_finished(self, address: str, error: str) -> None:
+        if error:
+            QtWidgets.QMessageBox.warning(self, "Cannot connect", f"{address}: {error}")
+        else:
+            self.statusBar().showMessage(f"connected to {address}", 5000)
+            self.show_peers()
+
+    def show_peers(self) -> None:
+        self.peers_dock.show()
+        self.peers_dock.raise_()
+
+    def show_events(self) -> None:
+        self.events_dock.show()
+        self.events_dock.raise_()
 
     # ---- recent scenes ------------------------------------------------------------------------
 
@@ -479,5 +624,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
         self.settings.sync()
+        if self._peers_timer is not None:
+            self._peers_timer.stop()
+        if self.session is not None:  # the node lives on until app.py stops it; the window does not
+            self.session.on_peers = None
+            self.session.on_events = None
+            self.session.attach(None)
         self._stop_world()
         super().closeEvent(event)

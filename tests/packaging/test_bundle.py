@@ -170,7 +170,7 @@ def test_window_starts_renders_and_exits_on_its_own(bundle: Path, home: Path, wo
     assert os.environ.get("DISPLAY"), "pytest-xvfb provides a display"
     env = clean_env(home)
     # first start: the kernels compile (the window shows progress meanwhile); stopped once warm
-    cold = Proc([str(bundle), "--quit-after", "900"], env=env, cwd=workdir)
+    cold = Proc([str(bundle), "--offline", "--quit-after", "900"], env=env, cwd=workdir)
     try:
         t_shown_cold, _ = cold.wait_for('"app started"', timeout=300)
         t_warm_cold, _ = cold.wait_for('"physics warmed up"', timeout=900)
@@ -184,7 +184,8 @@ def test_window_starts_renders_and_exits_on_its_own(bundle: Path, home: Path, wo
 
     # second start, warm cache: window, screenshot, and a clean exit by itself
     shot = workdir / "warm.png"
-    warm = Proc([str(bundle), "--screenshot", str(shot), "--quit-after", "6"], env=env, cwd=workdir)
+    warm = Proc([str(bundle), "--offline", "--screenshot", str(shot), "--quit-after", "6"], env=env,
+                cwd=workdir)
     try:
         t_shown, _ = warm.wait_for('"app started"', timeout=120)
         t_ready, _ = warm.wait_for('"physics warmed up"', timeout=120)
@@ -210,8 +211,9 @@ def test_runs_without_stdout_and_stderr(bundle: Path, home: Path, workdir: Path)
     """Started from a desktop a windowed app may have no stdout/stderr: it still starts, logs to the
     user log folder, writes its screenshot and exits 0."""
     shot = workdir / "no-stdio.png"
-    result = subprocess.run(["sh", "-c", 'exec "$0" "$@" >&- 2>&-', str(bundle), "--screenshot", str(shot),
-                             "--quit-after", "3"], env=clean_env(home), cwd=workdir, timeout=300, check=False)
+    result = subprocess.run(["sh", "-c", 'exec "$0" "$@" >&- 2>&-', str(bundle), "--offline", "--screenshot",
+                             str(shot), "--quit-after", "3"], env=clean_env(home), cwd=workdir, timeout=300,
+                            check=False)
     assert result.returncode == 0
     assert image_array(shot).std() > 10
     log = (home / "logs" / "krapition.log").read_text(encoding="utf-8")
@@ -234,7 +236,7 @@ def test_moved_bundle_keeps_the_kernel_cache(bundle: Path, home: Path, workdir: 
     except OSError:  # another file system: a real copy
         shutil.rmtree(moved, ignore_errors=True)
         shutil.copytree(BUNDLE, moved, symlinks=True)
-    run = Proc([str(moved / "krapition"), "--quit-after", "4"], env=clean_env(home), cwd=workdir)
+    run = Proc([str(moved / "krapition"), "--offline", "--quit-after", "4"], env=clean_env(home), cwd=workdir)
     try:
         t_ready, _ = run.wait_for('"physics warmed up"', timeout=300)
         rc = run.wait(timeout=120)

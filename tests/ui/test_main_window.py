@@ -29,7 +29,7 @@ def test_shows_every_body_of_the_default_scene(window):
 
 def test_menus_come_from_the_action_registry(window):
     titles = [a.text() for a in window.menuBar().actions()]
-    assert titles == ["&File", "&Edit", "&View", "&Simulation", "&Help"]
+    assert titles == ["&File", "&Edit", "&View", "&Simulation", "S&ession", "&Help"]
     for spec in ACTIONS:
         action = window.actions_by_id[spec.id]
         assert action.text() == spec.text

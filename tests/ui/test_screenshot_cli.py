@@ -15,7 +15,7 @@ def test_screenshot_then_quit(tmp_path):
     assert os.environ.get("DISPLAY"), "pytest-xvfb provides a display"
     out = tmp_path / "out.png"
     result = subprocess.run(
-        [sys.executable, "-m", "krapition_app", "--screenshot", str(out), "--quit-after", "2"],
+        [sys.executable, "-m", "krapition_app", "--offline", "--screenshot", str(out), "--quit-after", "2"],
         capture_output=True,
         text=True,
         timeout=120,

@@ -1,0 +1,217 @@
+"""The LAN session (issue 9, first slice): two nodes on loopback, two worlds, one shared set of bodies."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from krapition_app.engine.world import Delete, Spawn, World
+from krapition_app.model.scene import BodySpec, Scene
+from krapition_app.p2p.node import Node, NodeConfig
+from krapition_app.session import Session, local_name
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def wait_until(predicate: Callable[[], bool], limit: float = 15.0) -> bool:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+def loopback_config(tmp, name: str, passphrase: str, peers: tuple[str, ...] = ()) -> NodeConfig:
+    return NodeConfig(data_dir=tmp / name, name=name, interface="127.0.0.1",
+                      discovery_interfaces=("127.0.0.1",), passphrase=passphrase, peers=peers,
+                      compact_every_s=0)
+
+
+@pytest.fixture
+def two_sessions(tmp_path) -> Iterator[tuple[Session, World, Session, World]]:
+    World.warm_up()
+    passphrase = secrets.token_hex(8)  # outsiders on the same loopback get no answer
+    a = Session(Node(loopback_config(tmp_path, "a", passphrase)), rate_hz=30)
+    a.start()
+    # discovery only (as the app): dialling by address as well makes both dial at once, a race the
+    # node does not always survive yet (see the report of issue 9's first slice)
+    b = Session(Node(loopback_config(tmp_path, "b", passphrase)), rate_hz=30)
+    b.start()
+    world_a = World(Scene(name="a", bodies=(
+        BodySpec(name="floor-a", shape="box", half_extents=(1, 1, 0.05), position=(5, 5, 0), static=True),)))
+    world_b = World(Scene(name="b"))
+    world_a.start()
+    world_b.start()
+    a.attach(world_a)
+    b.attach(world_b)
+    try:
+        yield a, world_a, b, world_b
+    finally:
+        for s in (a, b):
+            s.stop()
+        world_a.stop()
+        world_b.stop()
+
+
+def diagnose(*sessions: Session) -> str:
+    """What each node knows, for a failure message."""
+    out = []
+    for s in sessions:
+        node = s.node
+        heads = node.submit(lambda n=node: n.replicator.heads()).result(5)
+        out.append(f"{node.authority}: heads {heads} caught_up {sorted(node.replicator.caught_up)} "
+                   f"remote {sorted(s.remote)} published {sorted(s._published)}")
+    return "\n".join(out)
+
+
+def position(world: World, name: str):
+    snap = world.snapshot()
+    return snap.position[snap.index(name)]
+
+
+def test_bodies_of_a_appear_in_b_follow_its_motion_and_go_when_deleted(two_sessions) -> None:
+    a, world_a, b, world_b = two_sessions
+    assert wait_until(lambda: len(a.peers()) == 1 and len(b.peers()) == 1), "the nodes did not connect"
+    author = a.node.public_key
+    floor = local_name("floor-a", author)
+    assert wait_until(lambda: floor in world_b.snapshot().names), diagnose(a, b)
+
+    world_a.submit(Spawn(BodySpec(name="ball", shape="sphere", radius=0.1, position=(0.0, 0.0, 3.0))))
+    ball = local_name("ball", author)
+    assert wait_until(lambda: ball in world_b.snapshot().names), "the spawned body never reached B"
+    assert b.is_remote(ball) and b.uri_of(ball) == a.node.uri_for("ball")
+    # B follows A's fall (B's copy is kept at A's newest state) and both come to rest on the ground
+    assert wait_until(lambda: position(world_a, "ball")[2] < 0.5, 10)
+    assert wait_until(lambda: abs(position(world_b, ball)[2] - position(world_a, "ball")[2]) < 0.01
+                      and position(world_b, ball)[2] < 0.5, 10)
+    # A does not take B's copies for its own, B does not publish A's bodies
+    assert not any("~" in n for n in world_a.snapshot().names)
+    assert wait_until(lambda: a.owned_counts().get(a.authority) == 2)
+    assert b.owned_counts().get(a.authority) == 2 and b.owned_counts().get(b.authority) == 0
+
+    world_a.submit(Delete("ball"))
+    assert wait_until(lambda: ball not in world_b.snapshot().names), "the delete never reached B"
+    assert floor in world_b.snapshot().names
+
+
+def test_a_new_world_keeps_the_remote_bodies_and_republishes_its_own(two_sessions) -> None:
+    a, world_a, b, world_b = two_sessions
+    floor = local_name("floor-a", a.node.public_key)
+    assert wait_until(lambda: floor in world_b.snapshot().names)
+    # B opens another scene: A's bodies come into the new world, B's new bodies reach A
+    fresh = World(Scene(name="b2", bodies=(BodySpec(name="crate", shape="box", half_extents=(0.2, 0.2, 0.2),
+                                                     position=(0, 0, 0.2)),)))
+    fresh.start()
+    try:
+        b.attach(fresh)
+        world_b.stop()
+        assert wait_until(lambda: floor in fresh.snapshot().names)
+        crate = local_name("crate", b.node.public_key)
+        assert wait_until(lambda: crate in world_a.snapshot().names)
+    finally:
+        b.attach(None)
+        fresh.stop()
+
+
+def test_the_app_node_listens_and_discovers_where_it_is_told(tmp_path) -> None:
+    from krapition_app.app import node_config
+    from krapition_app.cli import build_parser
+    from krapition_app.paths import AppPaths
+
+    paths = AppPaths(tmp_path / "data", tmp_path / "config", tmp_path / "cache", tmp_path / "logs")
+    secret = tmp_path / "secret"
+    secret.write_text("sesame\n")
+    one = node_config(build_parser().parse_args(["--interface", "127.0.0.1", "--port", "7001",
+                                                 "--passphrase-file", str(secret)]), paths)
+    assert (one.interface, one.discovery_interfaces, one.port, one.passphrase) == (
+        "127.0.0.1", ("127.0.0.1",), 7001, "sesame")
+    assert one.data_dir == tmp_path / "data" / "node" and one.api_port is None
+    two = node_config(build_parser().parse_args(["--interface", "127.0.0.1,127.0.0.2", "--interface",
+                                                 "127.0.0.3"]), paths)
+    assert two.interface == "0.0.0.0" and two.discovery_interfaces == ("127.0.0.1", "127.0.0.2", "127.0.0.3")
+    lan = node_config(build_parser().parse_args([]), paths)
+    assert lan.interface == "0.0.0.0" and lan.discovery_interfaces is None
+    assert build_parser().parse_args(["--offline"]).offline
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--interface", "not-an-address"])
+
+
+class FakeNode:
+    """What the session uses of a node, recording the calls (no network)."""
+
+    authority = "10.0.0.1:9000"
+    public_key = b"\x01" * 32
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple]] = []
+        self.on_events = self.on_peers = None
+
+    def submit(self, fn, *args):
+        import concurrent.futures
+
+        self.calls.append((fn.__name__, args))
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        future.set_result(None)
+        return future
+
+    def set_body(self, body): ...
+    def delete_body(self, name): ...
+    def publish_motion(self, tick, bodies): ...
+
+    def uri_for(self, name: str) -> str:
+        return f"krapition://{self.authority}/physics/objects/{name}"
+
+
+class FakeEvent:
+    def __init__(self, author: bytes, uri: str, payload) -> None:
+        self.author, self.uri, self.payload = author, uri, payload
+
+
+def test_remote_events_drive_the_world_and_are_never_published() -> None:
+    from krapition_app.model.events import BodyState, ObjectCreated, ObjectDeleted, ObjectMoved
+
+    node = FakeNode()
+    session = Session(node)  # type: ignore[arg-type]
+    world = World(Scene(name="w"))
+    session.attach(world)
+    other = b"\x02" * 32
+    base = "krapition://10.0.0.2:9000"
+    ball = BodySpec(name="x", shape="sphere", radius=0.1, position=(0, 0, 1))
+
+    def send(uri: str, payload) -> None:
+        node.on_events([FakeEvent(other, uri, payload)])
+
+    def step() -> None:
+        session.pump()
+        world.step()
+
+    send(f"{base}/physics/objects/x", ObjectCreated(body=ball))
+    send(f"{base}/physics/objects/x", ObjectDeleted())  # before its Spawn reached the world
+    for _ in range(3):
+        step()
+    assert world.snapshot().names == ()
+    send(f"{base}/physics/objects/y", ObjectCreated(body=ball.__class__(name="y", shape="box",
+                                                                         half_extents=(0.1, 0.1, 0.1))))
+    step()
+    step()
+    y = local_name("y", other)
+    assert world.snapshot().names == (y,)
+    send(f"{base}/system/nodes/abc", ObjectMoved(tick=1, bodies=(BodyState(name="y", position=(1, 2, 3)),)))
+    session.pump()
+    world.drain_commands()  # the SetState, without a step after it
+    assert tuple(world.sim.bodies.pos[world.row(y)]) == (1.0, 2.0, 3.0)
+    world.submit(Spawn(BodySpec(name="mine", shape="sphere", radius=0.1, position=(0, 0, 2))))
+    for _ in range(6):  # spawned; published whole; then its fall as motion
+        for _ in range(8):
+            world.step()
+        session.pump()
+    published = [c for c in node.calls if c[0] in ("set_body", "delete_body")]
+    assert [(c[0], c[1][0].name) for c in published] == [("set_body", "mine")]
+    moved = [b.name for c in node.calls if c[0] == "publish_motion" for b in c[1][1]]
+    assert moved and set(moved) == {"mine"}
+    assert session.uri_of(y) == f"{base}/physics/objects/y" and session.is_remote(y)
+    assert not session.is_remote("mine")
