@@ -161,7 +161,7 @@ def start_audio(settings):
 
 
 def sample_metrics_every_second(window) -> None:
-    """Feeds the metrics dock: frame time of the view, CPU and memory of the process."""
+    """Feeds the metrics dock once a second: frame and step time, CPU, memory, audio load and underruns."""
     import time
 
     from PySide6 import QtCore
