@@ -93,25 +93,7 @@ def uri_authority(uri: str) -> str:
     return str(KrapitionURI.parse(uri).authority)
 
 
-class _WireEnvelope(EventEnvelope, frozen=True):
-    """Decodes like :class:`EventEnvelope` (it is one) with the URI check cached."""
-
-    def __post_init__(self) -> None:
-        if len(self.author) != PUBLIC_KEY_SIZE:
-            raise ValueError(f"author must be a {PUBLIC_KEY_SIZE}-byte public key")
-        if len(self.prev) != HASH_SIZE:
-            raise ValueError(f"prev must be a {HASH_SIZE}-byte hash")
-        if not 0 <= self.seq < 2**63:
-            raise ValueError("seq must be in 0 .. 2**63-1")
-        if not 0 <= self.timestamp_ns < 2**63:
-            raise ValueError("timestamp_ns must be in 0 .. 2**63-1")
-        try:
-            uri_authority(self.uri)
-        except ValueError as exc:
-            raise ValueError(f"uri: {exc}") from None
-
-
-_DECODER = msgspec.msgpack.Decoder(_WireEnvelope)
+_DECODER = msgspec.msgpack.Decoder(EventEnvelope)  # the model caches its URI checks
 _ENCODER = msgspec.msgpack.Encoder(order="deterministic")
 #: payload class -> its event type (``payload.event_type`` builds the enum member on every call)
 _EVENT_TYPES: dict[type, EventType] = {}
@@ -233,8 +215,8 @@ class Signer:
         """Signs the envelope of this author at ``seq`` (the writer's hot path: one call per event).
 
         The caller checked ``uri`` (:func:`uri_authority`); the envelope still validates itself."""
-        envelope = _WireEnvelope(author=self.author, seq=seq, prev=prev, timestamp_ns=timestamp_ns,
-                                 uri=uri, payload=payload)
+        envelope = EventEnvelope(author=self.author, seq=seq, prev=prev, timestamp_ns=timestamp_ns,
+                                uri=uri, payload=payload)
         raw = _sign_bytes(_ENCODER.encode(envelope), self._secret)
         return SignedEvent(raw, _blake2b(raw, digest_size=HASH_SIZE).digest(), envelope)
 
@@ -247,7 +229,7 @@ def sign(signing_key: SigningKey, envelope: EventEnvelope) -> SignedEvent:
 def make_envelope(*, author: bytes, seq: int, prev: bytes, timestamp_ns: int, uri: str,
                   payload: AnyEventPayload) -> EventEnvelope:
     """An envelope with the URI check cached (the writer builds thousands for the same URIs)."""
-    return _WireEnvelope(author=author, seq=seq, prev=prev, timestamp_ns=timestamp_ns, uri=uri,
+    return EventEnvelope(author=author, seq=seq, prev=prev, timestamp_ns=timestamp_ns, uri=uri,
                          payload=payload)
 
 
