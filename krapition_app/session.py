@@ -144,6 +144,17 @@ class Session:
     def is_remote(self, name: str) -> bool:
         return name in self._by_local or name in self._dying
 
+    @property
+    def remote_version(self) -> int:
+        """Changes whenever the set of remote bodies changes (for caches keyed on it)."""
+        return self._remote_version
+
+    def owner_of(self, name: str) -> bytes | None:
+        """The public key of the node that owns the body ``name`` of our world, None if it is ours."""
+        uri = self._by_local.get(name)
+        body = self.remote.get(uri) if uri is not None else None
+        return None if body is None else body.author
+
     def uri_of(self, name: str) -> str:
         """The URI of a body of our world, ours or a remote one."""
         uri = self._by_local.get(name)

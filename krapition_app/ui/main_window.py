@@ -24,6 +24,7 @@ from .events_dock import EventsDock
 from .inspector_dock import InspectorDock
 from .metrics_dock import MetricsDock
 from .overlay import FpsOverlay
+from .ownership import OwnerTint, node_colour
 from .peers_dock import PeerRow, PeersDock
 from .spawn_palette import SpawnPalette
 from .theme import apply_theme
@@ -43,12 +44,6 @@ SCENE_FILTER = "Krapition scenes (*.json);;All files (*)"
 MAX_RECENT = 8
 #: seconds of sound File > Export Audio renders
 EXPORT_SECONDS = 10.0
-
-
-def peer_colour(fingerprint: str) -> str:
-    """A node's colour, the same on every machine: a hue from its key's fingerprint."""
-    hue = int.from_bytes(fingerprint.encode("utf-8"), "little") % 360
-    return QtGui.QColor.fromHsv(hue, 160, 230).name()
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -464,6 +459,7 @@ class MainWindow(QtWidgets.QMainWindow):
         session.on_peers = self._emit_peers
         session.on_events = self._emit_events
         if self.controller is not None:
+            self.controller.owner_tint = OwnerTint(session)
             self.controller.ready.connect(lambda: session.attach(self.controller.world))
             if self.controller.world is not None:
                 session.attach(self.controller.world)
@@ -499,11 +495,11 @@ class MainWindow(QtWidgets.QMainWindow):
         node = session.node
         me = node.identity.fingerprint if node.identity is not None else ""
         rows = [PeerRow(name=node.config.name, authority=session.authority, fingerprint=me, state="self",
-                        rtt_ms=None, owned_bodies=counts.get(session.authority, 0), colour=peer_colour(me))]
+                        rtt_ms=None, owned_bodies=counts.get(session.authority, 0), colour=node_colour(me))]
         for p in peers:
             rows.append(PeerRow(name=p.name, authority=p.authority, fingerprint=p.fingerprint,
                                 state=str(p.liveness), rtt_ms=p.rtt_ms_median,
-                                owned_bodies=counts.get(p.authority, 0), colour=peer_colour(p.fingerprint)))
+                                owned_bodies=counts.get(p.authority, 0), colour=node_colour(p.fingerprint)))
         return rows
 
     def _on_peers(self, peers) -> None:

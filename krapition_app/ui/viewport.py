@@ -137,9 +137,10 @@ class WorldViewport(GLViewMixin, QtOpenGL.QOpenGLWindow):
         segments = constraint_segments(scene)
         self.joints.setData(pos=segments if len(segments) else np.zeros((0, 3), np.float32))
 
-    def show_snapshot(self, snapshot, highlight: str | None = None) -> None:
+    def show_snapshot(self, snapshot, highlight: str | None = None,
+                      owner_tint: np.ndarray | None = None) -> None:
         """Draws a world snapshot: every body where the physics put it."""
-        self.show_bodies(**snapshot_instances(snapshot, highlight=highlight))
+        self.show_bodies(**snapshot_instances(snapshot, highlight=highlight, owner_tint=owner_tint))
 
     def show_bodies(self, *, sphere: tuple[np.ndarray, ...], box: tuple[np.ndarray, ...]) -> None:
         self.spheres.set_instances(*sphere)
@@ -197,15 +198,24 @@ def constraint_segments(scene: Scene) -> np.ndarray:
     return np.array(points, np.float32).reshape(-1, 3)
 
 
+#: how far another node's bodies are drawn towards that node's colour
+OWNER_TINT = 0.45
 #: how much lighter the body under the mouse is drawn
 HIGHLIGHT = 0.35
 #: sleeping bodies are drawn this much greyer, so a settled pile reads as asleep
 SLEEP_DESATURATION = 0.35
 
 
-def snapshot_instances(snapshot, highlight: str | None = None) -> dict[str, tuple[np.ndarray, ...]]:
-    """Per shape kind: (centres, rotations, scales, colours) of a world snapshot, vectorised."""
+def snapshot_instances(snapshot, highlight: str | None = None,
+                       owner_tint: np.ndarray | None = None) -> dict[str, tuple[np.ndarray, ...]]:
+    """Per shape kind: (centres, rotations, scales, colours) of a world snapshot, vectorised.
+
+    ``owner_tint``: (n, 3) RGB of each body's owning node, NaN for our own bodies; other nodes'
+    bodies are tinted towards their node's colour (the colour the Peers dock shows)."""
     colours = MATERIAL_COLOURS[snapshot.material].copy()
+    if owner_tint is not None and len(owner_tint) == len(colours):
+        theirs = ~np.isnan(owner_tint[:, 0])
+        colours[theirs, :3] += (owner_tint[theirs] - colours[theirs, :3]) * OWNER_TINT
     colours[snapshot.static, :3] *= STATIC_SHADE
     asleep = snapshot.sleeping & ~snapshot.static
     grey = colours[asleep, :3].mean(axis=1, keepdims=True)

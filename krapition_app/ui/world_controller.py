@@ -23,6 +23,7 @@ from ..model.errors import KrapitionError
 from ..model.scene import BodySpec, Scene
 from .bodies import body_from_snapshot
 from .interaction import Interaction
+from .ownership import OwnerTint
 from .undo import DeleteBody, EditState, SpawnBodies
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,8 @@ class WorldController(QtCore.QObject):
         #: hears every contact of the world (None: a silent app, e.g. in tests)
         self.audio = audio
         self.listener_follows_camera = True
+        #: set when the window joins a session: other nodes' bodies are tinted with their colour
+        self.owner_tint: OwnerTint | None = None
         self._listener_key: tuple | None = None
         self.undo_stack = QtGui.QUndoStack(self)
         self.clock = SimulationClock()
@@ -158,7 +161,8 @@ class WorldController(QtCore.QObject):
         if snapshot.step == self._last_step and hovered == getattr(self, "_last_hovered", None):
             return
         self._last_step, self._last_hovered = snapshot.step, hovered
-        self.viewport.show_snapshot(snapshot, highlight=hovered)
+        tint = self.owner_tint.rgb(snapshot.names) if self.owner_tint is not None else None
+        self.viewport.show_snapshot(snapshot, highlight=hovered, owner_tint=tint)
         self.stepped.emit(snapshot.step, snapshot.time)
 
     def scene(self) -> Scene | None:
