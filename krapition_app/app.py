@@ -50,6 +50,7 @@ def configure_opengl() -> None:
 
 
 def run_app(args: argparse.Namespace, paths: AppPaths) -> int:
+    import shiboken6
     from PySide6 import QtCore, QtWidgets
 
     paths.config.mkdir(parents=True, exist_ok=True)
@@ -86,6 +87,7 @@ def run_app(args: argparse.Namespace, paths: AppPaths) -> int:
     window = MainWindow(scene, scene_path, paths, settings, audio=audio, authority=authority)
     if session is not None:
         window.attach_session(session)
+    window.make_session = lambda passphrase: start_session(args, paths, passphrase=passphrase)
     reporter = ErrorReporter(window, paths.logs)
     reporter.install()
     sample_metrics_every_second(window)
@@ -97,8 +99,9 @@ def run_app(args: argparse.Namespace, paths: AppPaths) -> int:
     finally:
         gui_thread_gc.timer.stop()
         reporter.uninstall()
-        if session is not None:
-            session.stop()
+        current = window.session if shiboken6.isValid(window) else session
+        if current is not None:  # the one the window ended with (Session > Join may have replaced it)
+            current.stop()
         audio.stop()
 
 
@@ -123,14 +126,20 @@ def node_config(args: argparse.Namespace, paths: AppPaths):
                       discovery_interfaces=tuple(interfaces) or None)
 
 
-def start_session(args: argparse.Namespace, paths: AppPaths):
+def start_session(args: argparse.Namespace, paths: AppPaths, *, passphrase: str | None = None):
     """Starts the node and the session that joins it with the world; None (the app runs alone) when
-    the node cannot start: the window never depends on the network."""
+    the node cannot start: the window never depends on the network. ``passphrase`` replaces the one
+    of ``--passphrase-file`` (Session > Join Session)."""
+    import dataclasses
+
     from .p2p.node import Node
     from .session import Session
 
     try:
-        session = Session(Node(node_config(args, paths)))
+        config = node_config(args, paths)
+        if passphrase is not None:
+            config = dataclasses.replace(config, passphrase=passphrase)
+        session = Session(Node(config))
         session.start()
     except Exception as exc:
         log.exception("the node did not start: running offline", extra={"reason": str(exc)})

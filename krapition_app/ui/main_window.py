@@ -49,6 +49,8 @@ EXPORT_SECONDS = 10.0
 class MainWindow(QtWidgets.QMainWindow):
     #: an audio export finished: the WAV's path, or "" and the reason it failed
     audioExported = QtCore.Signal(str, str)
+    #: Session > Join Session: the new session (or None if its node did not start), from its thread
+    sessionStarted = QtCore.Signal(object)
     #: from the node's thread: the peer table (a tuple of PeerSnapshot), events (a list of SignedEvent)
     peersChanged = QtCore.Signal(object)
     eventsArrived = QtCore.Signal(object)
@@ -75,6 +77,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_status_bar()
         self.viewport.framePainted.connect(self._on_frame)
         self.audioExported.connect(self._on_audio_exported)
+        self.sessionStarted.connect(self._on_session_started)
+        #: builds and starts a new session (passphrase or None); set by the app
+        self.make_session = None
         self.metrics_dock = self.add_dock(MetricsDock(self), QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
         self.metrics_dock.hide()  # until the user opens it (View menu); then the layout is remembered
         self.inspector_dock = self.add_dock(InspectorDock(self), QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
@@ -552,6 +557,66 @@ class MainWindow(QtWidgets.QMainWindow):
             self.statusBar().showMessage(f"connected to {address}", 5000)
             self.show_peers()
 
+    def _detach_session(self) -> None:
+        session = self.session
+        session.on_peers = None
+        session.on_events = None
+        session.attach(None)
+        if self.controller is not None:
+            self.controller.owner_tint = None
+
+    def leave_session(self) -> threading.Thread | None:
+        """Leaves the session: the node says goodbye and stops (on a thread: that takes up to a few
+        seconds); the world keeps running, other nodes' bodies stay where they were last seen."""
+        session = self.session
+        if session is None:
+            return None
+        self._detach_session()
+        self.session = None
+        if self._peers_timer is not None:
+            self._peers_timer.stop()
+        self._on_peers(())
+        self.statusBar().showMessage("left the session: running alone", 5000)
+        thread = threading.Thread(target=session.stop, name="krapition-leave", daemon=True)
+        thread.start()
+        return thread
+
+    def join_session(self, passphrase: str | None = None, *, ask: bool = True) -> threading.Thread | None:
+        """Starts a new node for this window and joins the LAN session (a passphrase, if given,
+        makes it answer only nodes that know it). Needs ``make_session`` from the app."""
+        if self.make_session is None:
+            return None
+        if ask:
+            text, ok = QtWidgets.QInputDialog.getText(
+                self, "Join Session", "Session passphrase (empty for none):",
+                QtWidgets.QLineEdit.EchoMode.Password)
+            if not ok:
+                return None
+            passphrase = text or None
+        if self.session is not None:
+            old = self.leave_session()
+            if old is not None:
+                old.join(10.0)  # the old node must let go of its port and data folder first
+        make = self.make_session
+
+        def start() -> None:
+            session = make(passphrase)
+            with contextlib.suppress(RuntimeError):  # the window closed meanwhile
+                self.sessionStarted.emit(session)
+
+        self.statusBar().showMessage("joining the session…")
+        thread = threading.Thread(target=start, name="krapition-join", daemon=True)
+        thread.start()
+        return thread
+
+    def _on_session_started(self, session) -> None:
+        if session is None:
+            QtWidgets.QMessageBox.warning(self, "Cannot join the session",
+                                          "The node did not start; the log says why.")
+            return
+        self.attach_session(session)
+        self.statusBar().showMessage(f"joined the session as {session.authority}", 5000)
+
     def show_peers(self) -> None:
         self.peers_dock.show()
         self.peers_dock.raise_()
@@ -623,8 +688,6 @@ class MainWindow(QtWidgets.QMainWindow):
         if self._peers_timer is not None:
             self._peers_timer.stop()
         if self.session is not None:  # the node lives on until app.py stops it; the window does not
-            self.session.on_peers = None
-            self.session.on_events = None
-            self.session.attach(None)
+            self._detach_session()
         self._stop_world()
         super().closeEvent(event)

@@ -86,9 +86,44 @@ def test_window_shows_the_bodies_and_the_peer_of_a_node_nearby(make_window, qtbo
 
 def test_session_menu_is_in_the_registry(make_window, dialogs):
     window = make_window(physics=False)
-    titles = [a.text() for a in window.menu_by_title("S&ession").actions()]
-    assert titles == ["&Connect to Address…", "Show &Peers", "Show &Event Stream"]
+    titles = [a.text() for a in window.menu_by_title("S&ession").actions() if not a.isSeparator()]
+    assert titles == ["&Connect to Address…", "&Join Session…", "&Leave Session", "Show &Peers",
+                      "Show &Event Stream"]
+    assert window.leave_session() is None  # offline: nothing to leave
+    assert window.join_session(ask=False) is None  # no node factory in this window
     window.connect_to_address("nowhere")  # offline window: told, not crashed
     assert dialogs and dialogs[-1][1] == "Offline"
     window.show_peers()
     assert window.peers_dock.isVisible() and window.peers_label.text() == "offline"
+
+
+def test_leave_then_join_again_with_a_passphrase(make_window, qtbot, tmp_path, source_node):
+    node, passphrase = source_node
+    made: list[Session] = []
+
+    def make_session(secret):
+        # discovery on loopback only; the source node is found by mDNS once the passphrases match
+        s = Session(Node(loopback(tmp_path, f"window-{len(made)}", secret or "wrong")))
+        s.start()
+        made.append(s)
+        return s
+
+    window = make_window()
+    window.make_session = make_session
+    try:
+        qtbot.waitUntil(lambda: window.controller.world is not None, timeout=120_000)
+        with qtbot.waitSignal(window.sessionStarted, timeout=30_000):
+            window.join_session("wrong", ask=False)
+        first = made[0]
+        assert window.session is first
+        leaving = window.leave_session()
+        assert window.session is None and window.peers_label.text() == "offline"
+        leaving.join(15)
+        with qtbot.waitSignal(window.sessionStarted, timeout=30_000):
+            window.join_session(passphrase, ask=False)
+        assert window.session is made[1]
+        wanted = {local_name(f"ball-{i}", node.public_key) for i in range(3)}
+        qtbot.waitUntil(lambda: wanted <= set(window.controller.world.snapshot().names), timeout=30_000)
+    finally:
+        for s in made:
+            s.stop()
