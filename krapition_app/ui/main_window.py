@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import platform
 import socket
 import threading
+import time
 from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -76,6 +78,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.actions_by_id = build_actions(self)
         self._build_status_bar()
         self.viewport.framePainted.connect(self._on_frame)
+        self._frame_times: collections.deque[float] = collections.deque()
         self.audioExported.connect(self._on_audio_exported)
         self.sessionStarted.connect(self._on_session_started)
         #: builds and starts a new session (passphrase or None); set by the app
@@ -210,7 +213,8 @@ class MainWindow(QtWidgets.QMainWindow):
         n = len(world.snapshot()) if world is not None else 0
         self._update_inspector()
         state = "paused" if self.controller and self.controller.clock.paused else "running"
-        self.sim_label.setText(f"t = {sim_time:.2f} s, {state}")
+        step_ms = world.step_ms if world is not None else 0.0
+        self.sim_label.setText(f"t = {sim_time:.2f} s, {state}, step {step_ms:.1f} ms")
         self.bodies_label.setText(f"bodies: {n}")
 
     def set_scene(self, scene: Scene, path: Path | None) -> None:
@@ -228,7 +232,11 @@ class MainWindow(QtWidgets.QMainWindow):
                                        "path": str(path) if path else None})
 
     def _on_frame(self) -> None:
-        self.frame_label.setText(f"render: {self.viewport.paint_ms:.1f} ms")
+        now = time.monotonic()
+        self._frame_times.append(now)
+        while self._frame_times and now - self._frame_times[0] > 1.0:
+            self._frame_times.popleft()
+        self.frame_label.setText(f"{len(self._frame_times)} fps, render {self.viewport.paint_ms:.1f} ms")
         self.renderer_label.setText(f"renderer: {self.viewport.renderer_name}")
 
     # ---- actions (names match ui.actions.ACTIONS) ---------------------------------------------
