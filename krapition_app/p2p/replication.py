@@ -168,9 +168,13 @@ class Replicator:
             self._catching_up = False
 
     def peer_left(self, node_id: str) -> None:
-        """Forgets the peer; asks another peer for the rest of its chain (what it wrote after the
-        link broke reaches us through others, who no longer count on it pushing to us itself)."""
-        self.subscribers.discard(node_id)
+        """Forgets the peer's catch-up; asks another peer for the rest of its chain (what it wrote
+        after the link broke reaches us through others, who no longer count on it pushing to us).
+
+        Its live subscription stays (pushes skip it while it is not connected): when two connections
+        race, one side may see the peer leave and come back while the other saw only its connection
+        replaced, and that one never subscribes again; an event it misses meanwhile shows up as a gap
+        at the next push, which it asks for."""
         self.caught_up.discard(node_id)
         author = next((a for a, n in self._node_ids.items() if n == node_id), None)
         others = [p.node_id for p in self.transport.peers if p.node_id != node_id]
@@ -180,8 +184,10 @@ class Replicator:
 
     async def catch_up_from(self, node_id: str, *, authors: dict[str, int] | None = None) -> bool:
         """Asks ``node_id`` for what we lack and subscribes to its live events; True once complete."""
-        for attempt in range(3):
+        failures = 0
+        for _ in range(20):
             wanted = dict(authors) if authors is not None else {**self.heads(), ALL: 0}
+            session = self.transport.session_of(node_id)
             try:
                 await self.transport.request(node_id, EventSubscribe(from_seq=wanted),
                                              timeout=self.catchup_timeout_s)
@@ -189,10 +195,17 @@ class Replicator:
             except (TransportError, ProtocolError) as exc:
                 self.peer_log.log(logging.INFO, ("catchup", node_id), "catch-up from %s did not finish: %s",
                                   node_id[:12], exc)
-                # the connection may have been replaced by another one to the same peer: ask again there
-                if attempt == 2 or node_id not in self.transport.peers:
+                if node_id not in self.transport.peers:
                     return False
+                # the connection was replaced by another one to the same peer: ask again there (a
+                # replacement is not a failure; anything else is, three times at most)
+                if session is None or self.transport.session_of(node_id) is session:
+                    failures += 1
+                    if failures == 3:
+                        return False
                 await asyncio.sleep(0.05)
+        else:
+            return False
         if authors is None:
             self.caught_up.add(node_id)
             self.stats.catchups_done += 1
@@ -439,7 +452,10 @@ class Replicator:
         if not outbox:
             return
         me = self.transport.node_id
+        connected = self.transport.peers
         for node_id in list(self.subscribers):
+            if node_id not in connected:
+                continue  # gone for now: it asks for what it missed when it is back
             # not back to where it came from, not to its author, and not to a peer that its author
             # pushes to itself (a direct link, by the peer's own NodeJoined/NodeLeft events)
             direct = self.links.get(node_id, ())

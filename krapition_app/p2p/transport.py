@@ -422,15 +422,12 @@ class Transport:
         if existing is not None and existing is not session:
             # two connections between the same pair (both dialled): keep the one the smaller id dialled
             keep_new = (self.node_id < node_id) == session.we_dialled
-            loser = existing if keep_new else session
             if not keep_new:
                 await self._goodbye(session, "duplicate connection")
                 await self._end(session, "duplicate connection", "graceful", log_it=False)
                 if not session.joined.done():
                     session.joined.set_result(existing.peer)
                 return
-            await self._goodbye(loser, "duplicate connection")
-            await self._end(loser, "duplicate connection", None, log_it=False)
         self.pins.pin(node_id, conn.peer_public_key, hello.authority)
         peer = PeerInfo(node_id=node_id, public_key=conn.peer_public_key, name=hello.name,
                         authority=hello.authority, address=session.address, we_dialled=session.we_dialled,
@@ -448,6 +445,12 @@ class Transport:
                           peer.fingerprint, clip(hello.name, 60), clip(hello.authority, 60), session.address)
         if not session.joined.done():
             session.joined.set_result(peer)
+        if existing is not None and existing is not session and existing.peer is not None:
+            # the replaced connection ends only now that this one stands in its place: its end (or the
+            # peer's goodbye on it, read while ours drains) is no NodeLeft, and requests still waiting
+            # on it fail, so that their callers ask again on this one
+            await self._goodbye(existing, "duplicate connection")
+            await self._end(existing, "duplicate connection", None, log_it=False)
 
     # ---- writing -----------------------------------------------------------------------------
 
