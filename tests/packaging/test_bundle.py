@@ -125,6 +125,35 @@ def image_array(path: Path) -> np.ndarray:
     return raw[:, : image.width() * 3].reshape(image.height(), image.width(), 3).astype(int)
 
 
+def hue_pixels(rgb: np.ndarray, colour: tuple[float, float, float], width: float = 10.0) -> int:
+    """Pixels of about the hue of ``colour`` (0..1 RGB), saturated and lit enough to be a body."""
+    import colorsys
+
+    hue = colorsys.rgb_to_hsv(*colour)[0] * 360.0
+    x = rgb.astype(float) / 255.0
+    top, low = x.max(axis=2), x.min(axis=2)
+    chroma = top - low
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        other = np.where(top == g, (b - r) / chroma + 2, (r - g) / chroma + 4)
+        h = np.where(top == r, ((g - b) / chroma) % 6, other)
+    h = h * 60.0
+    near = np.abs((h - hue + 180.0) % 360.0 - 180.0) < width
+    return int((near & (chroma > 0.15) & (top > 0.3)).sum())
+
+
+def tinted_rubber(public_key_hex: str) -> tuple[float, float, float]:
+    """The colour the window gives a rubber ball owned by the node with this key (owner tint)."""
+    from krapition_app.model.materials import MATERIALS
+    from krapition_app.p2p.identity import fingerprint_of
+    from krapition_app.ui.ownership import node_rgb
+    from krapition_app.ui.viewport import OWNER_TINT
+
+    base = np.array(MATERIALS["rubber"].colour)
+    tint = np.array(node_rgb(fingerprint_of(bytes.fromhex(public_key_hex))))
+    return tuple(float(c) for c in base + (tint - base) * OWNER_TINT)
+
+
 def red_pixels(rgb: np.ndarray) -> int:
     r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
     return int(((r > 110) & (r > 2 * g) & (r > 2 * b)).sum())
@@ -204,6 +233,7 @@ def test_window_starts_renders_and_exits_on_its_own(bundle: Path, home: Path, wo
     r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
     assert ((b > 110) & (b > 1.5 * r) & (b > 1.2 * g)).sum() > 200  # the blue pyramid
     _seen["baseline_red_pixels"] = red_pixels(rgb)
+    _seen["baseline_rgb"] = rgb
     assert (home / "logs" / "krapition.log").is_file(), "no log in the user log folder"
 
 
@@ -355,7 +385,10 @@ def test_bundle_window_shows_the_node_bodies(bundle: Path, source_node: dict, ho
         window.stop()
     assert rc == 0, window.tail()
     rgb = image_array(shot)
-    baseline = _seen.get("baseline_red_pixels", 0)
-    joined = red_pixels(rgb)
-    package_report("red_pixels_alone_vs_joined", [baseline, joined])
-    assert joined > baseline + 200, "the node's red balls are not in the window"
+    # the node's balls are rubber, drawn tinted towards the owning node's colour
+    colour = tinted_rubber(source_node["public_key"])
+    alone = _seen.get("baseline_rgb")
+    baseline = hue_pixels(alone, colour) if alone is not None else 0
+    joined = hue_pixels(rgb, colour)
+    package_report("node_colour_pixels_alone_vs_joined", [baseline, joined])
+    assert joined > baseline + 200, "the node's balls are not in the window"
