@@ -217,6 +217,33 @@ def _apply(vel, angvel, inv_mass, inv_iso, iw, a, b, rax, ray, raz, rbx, rby, rb
 
 
 @njit(**JIT, inline="always")
+def _separation(cf, ci, c, a, b, pos, quat, nx, ny, nz, rax, ray, raz, rbx, rby, rbz):
+    """Contact ``c``'s separation along its normal from the current poses: anchors turn with a box;
+    a sphere's separation depends on its centre only (turning its anchor would open a false gap as
+    it rolls)."""
+    if ci[c, CROT]:
+        qax, qay, qaz = quat_rotate_row(quat, a, cf[c, LAX], cf[c, LAY], cf[c, LAZ])
+    else:
+        qax, qay, qaz = rax, ray, raz
+    dx = -(pos[a, 0] + qax)
+    dy = -(pos[a, 1] + qay)
+    dz = -(pos[a, 2] + qaz)
+    if b >= 0:
+        if ci[c, CROT]:
+            qbx, qby, qbz = quat_rotate_row(quat, b, cf[c, LBX], cf[c, LBY], cf[c, LBZ])
+        else:
+            qbx, qby, qbz = rbx, rby, rbz
+        dx += pos[b, 0] + qbx
+        dy += pos[b, 1] + qby
+        dz += pos[b, 2] + qbz
+    else:
+        dx += cf[c, LBX]
+        dy += cf[c, LBY]
+        dz += cf[c, LBZ]
+    return dx * nx + dy * ny + dz * nz + cf[c, SEP]
+
+
+@njit(**JIT, inline="always")
 def _rel_vel(vel, angvel, a, b, rax, ray, raz, rbx, rby, rbz):
     vx = -(vel[a, 0] + angvel[a, 1] * raz - angvel[a, 2] * ray)
     vy = -(vel[a, 1] + angvel[a, 2] * rax - angvel[a, 0] * raz)
@@ -251,28 +278,7 @@ def solve_contacts(cf, ci, nc, pos, quat, vel, angvel, inv_mass, inv_iso, iw, in
         nx, ny, nz = cf[c, NX], cf[c, NY], cf[c, NZ]
         rax, ray, raz = cf[c, RAX], cf[c, RAY], cf[c, RAZ]
         rbx, rby, rbz = cf[c, RBX], cf[c, RBY], cf[c, RBZ]
-        # current separation from the current poses: anchors turn with a box; a sphere's separation
-        # depends on its centre only (turning its anchor would open a false gap as it rolls)
-        if ci[c, CROT]:
-            qax, qay, qaz = quat_rotate_row(quat, a, cf[c, LAX], cf[c, LAY], cf[c, LAZ])
-        else:
-            qax, qay, qaz = rax, ray, raz
-        dx = -(pos[a, 0] + qax)
-        dy = -(pos[a, 1] + qay)
-        dz = -(pos[a, 2] + qaz)
-        if b >= 0:
-            if ci[c, CROT]:
-                qbx, qby, qbz = quat_rotate_row(quat, b, cf[c, LBX], cf[c, LBY], cf[c, LBZ])
-            else:
-                qbx, qby, qbz = rbx, rby, rbz
-            dx += pos[b, 0] + qbx
-            dy += pos[b, 1] + qby
-            dz += pos[b, 2] + qbz
-        else:
-            dx += cf[c, LBX]
-            dy += cf[c, LBY]
-            dz += cf[c, LBZ]
-        s = dx * nx + dy * ny + dz * nz + cf[c, SEP]
+        s = _separation(cf, ci, c, a, b, pos, quat, nx, ny, nz, rax, ray, raz, rbx, rby, rbz)
         vx, vy, vz = _rel_vel(vel, angvel, a, b, rax, ray, raz, rbx, rby, rbz)
         vn = vx * nx + vy * ny + vz * nz
         bias = 0.0
@@ -427,26 +433,7 @@ def project_contacts(cf, ci, nc, pos, quat, inv_mass, inv_iso, iw, fraction, all
         nx, ny, nz = cf[c, NX], cf[c, NY], cf[c, NZ]
         rax, ray, raz = cf[c, RAX], cf[c, RAY], cf[c, RAZ]
         rbx, rby, rbz = cf[c, RBX], cf[c, RBY], cf[c, RBZ]
-        if ci[c, CROT]:
-            qax, qay, qaz = quat_rotate_row(quat, a, cf[c, LAX], cf[c, LAY], cf[c, LAZ])
-        else:
-            qax, qay, qaz = rax, ray, raz
-        dx = -(pos[a, 0] + qax)
-        dy = -(pos[a, 1] + qay)
-        dz = -(pos[a, 2] + qaz)
-        if b >= 0:
-            if ci[c, CROT]:
-                qbx, qby, qbz = quat_rotate_row(quat, b, cf[c, LBX], cf[c, LBY], cf[c, LBZ])
-            else:
-                qbx, qby, qbz = rbx, rby, rbz
-            dx += pos[b, 0] + qbx
-            dy += pos[b, 1] + qby
-            dz += pos[b, 2] + qbz
-        else:
-            dx += cf[c, LBX]
-            dy += cf[c, LBY]
-            dz += cf[c, LBZ]
-        s = dx * nx + dy * ny + dz * nz + cf[c, SEP]
+        s = _separation(cf, ci, c, a, b, pos, quat, nx, ny, nz, rax, ray, raz, rbx, rby, rbz)
         if s >= -allowed:
             continue
         lam = -fraction * (s + allowed) * cf[c, NMASS]
