@@ -8,14 +8,14 @@ import math
 
 from numba import njit
 
-from .vecmath import JIT
+from .vecmath import HOT
 
 # absolute tolerances that make the choice of axis stable from frame to frame (less jitter)
 _FACE_TOL = 0.0005
 _EDGE_TOL = 0.001
 
 
-@njit(**JIT)
+@njit(**HOT)
 def box_box(ca, ra, ha, cb, rb, hb, margin, out_p, out_n, out_sep, out_feat, work, iwork) -> int:
     """Contacts between boxes A and B (centres ca, cb; rotation matrices ra, rb whose columns are
     the box axes; half extents ha, hb). Writes points, the normal from A to B, separations and
@@ -98,7 +98,7 @@ def box_box(ca, ra, ha, cb, rb, hb, margin, out_p, out_n, out_sep, out_feat, wor
                          work, iwork)
 
 
-@njit(**JIT)
+@njit(**HOT)
 def _edge_contact(ca, ra, ha, cb, rb, hb, i, j, nx, ny, nz, margin, out_p, out_n, out_sep, out_feat) -> int:
     # the edge of A furthest along n, and the edge of B furthest along -n
     pax, pay, paz = ca[0], ca[1], ca[2]
@@ -145,7 +145,7 @@ def _edge_contact(ca, ra, ha, cb, rb, hb, i, j, nx, ny, nz, margin, out_p, out_n
     return 1
 
 
-@njit(**JIT)
+@njit(**HOT)
 def _face_contact(cr, rr, hr, ci, ri, hi, k, margin, out_p, out_n, out_sep, out_feat, work, iwork) -> int:
     """Reference face: face k of box R facing box I. Clips I's most anti-parallel face against the
     side planes of the reference face."""
@@ -247,7 +247,7 @@ def _face_contact(cr, rr, hr, ci, ri, hi, k, margin, out_p, out_n, out_sep, out_
     return nchosen
 
 
-@njit(**JIT)
+@njit(**HOT)
 def _reduce(poly, seps, count, nx, ny, nz, chosen) -> int:
     """Keeps at most 4 points that span the manifold: the deepest, the farthest from it, then the
     ones that make the largest triangle on each side of that diagonal."""

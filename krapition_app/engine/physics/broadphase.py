@@ -9,10 +9,10 @@ import numpy as np
 from numba import njit
 
 from .state import BOX
-from .vecmath import JIT
+from .vecmath import HOT, JIT
 
 
-@njit(**JIT)
+@njit(**HOT)
 def compute_aabbs(pos, quat, vel, angvel, shape, half, bound, static, sleeping, dt, slop, lo, hi, margin):
     """Tight AABB of each body, grown by how far it can move this frame (speculative margin)."""
     n = pos.shape[0]
@@ -45,16 +45,15 @@ def compute_aabbs(pos, quat, vel, angvel, shape, half, bound, static, sleeping, 
 
 @njit(**JIT, inline="always")
 def _overlap(lo, hi, i, j) -> bool:
-    return (lo[i, 0] <= hi[j, 0] and lo[j, 0] <= hi[i, 0] and lo[i, 1] <= hi[j, 1] and lo[j, 1] <= hi[i, 1]
-            and lo[i, 2] <= hi[j, 2] and lo[j, 2] <= hi[i, 2])
+    # bitwise & instead of `and`: one hard-to-predict branch per candidate instead of six
+    return ((lo[i, 0] <= hi[j, 0]) & (lo[j, 0] <= hi[i, 0]) & (lo[i, 1] <= hi[j, 1]) & (lo[j, 1] <= hi[i, 1])
+            & (lo[i, 2] <= hi[j, 2]) & (lo[j, 2] <= hi[i, 2]))
 
 
 @njit(**JIT, inline="always")
 def _wanted(static, sleeping, i, j) -> bool:
     """A pair matters when at least one side is an awake dynamic body."""
-    ai = not static[i] and not sleeping[i]
-    aj = not static[j] and not sleeping[j]
-    return ai or aj
+    return (not static[i] and not sleeping[i]) | (not static[j] and not sleeping[j])
 
 
 @njit(**JIT, inline="always")
@@ -64,13 +63,33 @@ def _hash(cx, cy, cz, mask) -> int:
 
 @njit(**JIT)
 def find_pairs(lo, hi, static, sleeping, pair_a, pair_b):
-    """Writes candidate pairs (a < b) into pair_a/pair_b; returns their number (which may exceed the
-    capacity: the caller then grows the arrays and calls again)."""
+    """Writes candidate pairs (a < b) into pair_a/pair_b; returns their number. The arrays' last slot
+    is scratch: a count of ``len(pair_a)`` or more means they were too small (grow, call again)."""
     n = lo.shape[0]
-    cap = pair_a.shape[0]
-    count = 0
     if n == 0:
         return 0
+    size = 1
+    while size < 2 * n:
+        size *= 2
+    cells = max(size, DENSE_CELLS_PER_BODY * n + DENSE_EXTRA_CELLS)
+    return _find_pairs(lo, hi, static, sleeping, pair_a, pair_b, np.empty(n, dtype=np.int64),
+                       np.zeros(n, dtype=np.bool_), np.empty((n, 3), dtype=np.int64),
+                       np.zeros(cells + 1, dtype=np.int64), np.empty(cells, dtype=np.int64),
+                       np.empty(n, dtype=np.int64), size)
+
+
+#: a dense grid (cell id = position in the grid's bounding box) is used while it has at most this
+#: many cells per body (plus a few): no hashing, and the 13 forward neighbours are 5 runs of cells
+DENSE_CELLS_PER_BODY = 8
+DENSE_EXTRA_CELLS = 4096
+
+
+@njit(**HOT)
+def _find_pairs(lo, hi, static, sleeping, pair_a, pair_b, large, is_large, cell_of, start, fill, order,
+                hash_size):
+    """find_pairs on preallocated scratch (no reference counting in the loops)."""
+    n = lo.shape[0]
+    count = 0
     # cell size: the largest extent among dynamic bodies, capped at 4x their mean so that one giant
     # body does not make the grid useless (it goes to the brute-force list instead)
     total = 0.0
@@ -86,9 +105,7 @@ def find_pairs(lo, hi, static, sleeping, pair_a, pair_b):
         return 0
     cell = min(largest, 4.0 * total / ndyn)
     inv_cell = 1.0 / cell
-    large = np.empty(n, dtype=np.int64)
     nlarge = 0
-    is_large = np.zeros(n, dtype=np.bool_)
     for i in range(n):
         e = max(hi[i, 0] - lo[i, 0], max(hi[i, 1] - lo[i, 1], hi[i, 2] - lo[i, 2]))
         if e > cell or static[i]:
@@ -101,41 +118,132 @@ def find_pairs(lo, hi, static, sleeping, pair_a, pair_b):
         for j in range(n):
             if j == i or (is_large[j] and j < i):
                 continue
-            if not _wanted(static, sleeping, i, j) or not _overlap(lo, hi, i, j):
-                continue
-            if count < cap:
-                pair_a[count] = min(i, j)
-                pair_b[count] = max(i, j)
-            count += 1
-    # small bodies: hashed grid keyed by the cell of the AABB centre; a neighbour is within 1 cell
-    size = 1
-    while size < 2 * n:
-        size *= 2
-    mask = size - 1
-    cx = np.empty(n, dtype=np.int64)
-    cy = np.empty(n, dtype=np.int64)
-    cz = np.empty(n, dtype=np.int64)
-    start = np.zeros(size + 1, dtype=np.int64)
+            if _wanted(static, sleeping, i, j) and _overlap(lo, hi, i, j):
+                count = _emit_pair(pair_a, pair_b, count, i, j)
+    # small bodies: a grid keyed by the cell of the AABB centre; a neighbour is within 1 cell
+    cx = cell_of[:, 0]
+    cy = cell_of[:, 1]
+    cz = cell_of[:, 2]
+    big = 1 << 40
+    minx = miny = minz = big
+    maxx = maxy = maxz = -big
+    nsmall = 0
     for i in range(n):
         if is_large[i]:
             continue
         cx[i] = math.floor(0.5 * (lo[i, 0] + hi[i, 0]) * inv_cell)
         cy[i] = math.floor(0.5 * (lo[i, 1] + hi[i, 1]) * inv_cell)
         cz[i] = math.floor(0.5 * (lo[i, 2] + hi[i, 2]) * inv_cell)
-        start[_hash(cx[i], cy[i], cz[i], mask) + 1] += 1
-    for s in range(size):
-        start[s + 1] += start[s]
-    fill = start[:size].copy()
-    order = np.empty(n, dtype=np.int64)
+        minx, maxx = min(minx, cx[i]), max(maxx, cx[i])
+        miny, maxy = min(miny, cy[i]), max(maxy, cy[i])
+        minz, maxz = min(minz, cz[i]), max(maxz, cz[i])
+        nsmall += 1
+    if nsmall == 0:
+        return count
+    sx, sy, sz = maxx - minx + 1, maxy - miny + 1, maxz - minz + 1
+    if sx * sy * sz <= start.shape[0] - 1:
+        return _dense_pairs(lo, hi, static, sleeping, pair_a, pair_b, count, is_large, cx, cy, cz,
+                            minx, miny, minz, sx, sy, sz, start, fill, order)
+    return _hashed_pairs(lo, hi, static, sleeping, pair_a, pair_b, count, is_large, cx, cy, cz, start, fill,
+                         order, hash_size)
+
+
+@njit(**HOT, inline="always")
+def _emit_pair(pair_a, pair_b, count, i, j) -> int:
+    if count < pair_a.shape[0]:
+        pair_a[count] = min(i, j)
+        pair_b[count] = max(i, j)
+    return count + 1
+
+
+@njit(**HOT, inline="always")
+def _scan(lo, hi, static, sleeping, pair_a, pair_b, count, i, order, q0, q1) -> int:
+    """Candidates order[q0:q1] against body i. Branch-free: every candidate is written at ``count``
+    (clamped to the capacity) and ``count`` advances only for a hit, so the CPU never mispredicts."""
+    last = pair_a.shape[0] - 1
+    if last < 0:
+        for q in range(q0, q1):
+            j = order[q]
+            count += _wanted(static, sleeping, i, j) & _overlap(lo, hi, i, j)
+        return count
+    lx, ly, lz, hx, hy, hz = lo[i, 0], lo[i, 1], lo[i, 2], hi[i, 0], hi[i, 1], hi[i, 2]
+    awake_i = not static[i] and not sleeping[i]
+    for q in range(q0, q1):
+        j = order[q]
+        hit = ((lx <= hi[j, 0]) & (lo[j, 0] <= hx) & (ly <= hi[j, 1]) & (lo[j, 1] <= hy) & (lz <= hi[j, 2])
+               & (lo[j, 2] <= hz) & (awake_i | (not static[j] and not sleeping[j])))
+        k = min(count, last)
+        pair_a[k] = min(i, j)
+        pair_b[k] = max(i, j)
+        count += hit
+    return count
+
+
+@njit(**HOT)
+def _dense_pairs(lo, hi, static, sleeping, pair_a, pair_b, count, is_large, cx, cy, cz, minx, miny, minz,
+                 sx, sy, sz, start, fill, order) -> int:
+    """Bodies sorted by cell id (a counting sort), visited in that order; each pair is seen once: in
+    its own cell (the later body of the two) or from the lower of the two cells: +x in the same row,
+    then whole runs of three cells in the next row (y + 1) and the next layer (z + 1)."""
+    ncells = sx * sy * sz
+    n = lo.shape[0]
+    for c in range(ncells + 1):
+        start[c] = 0
+    for i in range(n):
+        if not is_large[i]:
+            start[((cz[i] - minz) * sy + (cy[i] - miny)) * sx + (cx[i] - minx) + 1] += 1
+    for c in range(ncells):
+        start[c + 1] += start[c]
+    for c in range(ncells):
+        fill[c] = start[c]
+    for i in range(n):
+        if not is_large[i]:
+            c = ((cz[i] - minz) * sy + (cy[i] - miny)) * sx + (cx[i] - minx)
+            order[fill[c]] = i
+            fill[c] += 1
+    for qi in range(start[ncells]):
+        i = order[qi]
+        x, y, z = cx[i] - minx, cy[i] - miny, cz[i] - minz
+        c = (z * sy + y) * sx + x
+        # the later bodies of this cell, then the +x cell
+        end = start[c + 2] if x + 1 < sx else start[c + 1]
+        count = _scan(lo, hi, static, sleeping, pair_a, pair_b, count, i, order, qi + 1, end)
+        x0 = max(x - 1, 0)
+        x1 = min(x + 1, sx - 1)
+        if y + 1 < sy:  # next row, same layer
+            r = (z * sy + y + 1) * sx
+            count = _scan(lo, hi, static, sleeping, pair_a, pair_b, count, i, order, start[r + x0],
+                          start[r + x1 + 1])
+        if z + 1 < sz:  # next layer: three rows
+            for yy in range(max(y - 1, 0), min(y + 1, sy - 1) + 1):
+                r = ((z + 1) * sy + yy) * sx
+                count = _scan(lo, hi, static, sleeping, pair_a, pair_b, count, i, order, start[r + x0],
+                              start[r + x1 + 1])
+    return count
+
+
+@njit(**HOT)
+def _hashed_pairs(lo, hi, static, sleeping, pair_a, pair_b, count, is_large, cx, cy, cz, start, fill, order,
+                  size) -> int:
+    """The same over a hashed grid, for bodies spread too thinly for a dense one."""
+    n = lo.shape[0]
+    mask = size - 1
+    for h in range(size + 1):
+        start[h] = 0
+    for i in range(n):
+        if not is_large[i]:
+            start[_hash(cx[i], cy[i], cz[i], mask) + 1] += 1
+    for h in range(size):
+        start[h + 1] += start[h]
+    for h in range(size):
+        fill[h] = start[h]
     for i in range(n):
         if is_large[i]:
             continue
         h = _hash(cx[i], cy[i], cz[i], mask)
         order[fill[h]] = i
         fill[h] += 1
-    # visit bodies in row order, so pairs come out sorted by their first body: the solver then walks
-    # the body arrays nearly in order (bodies spawned together sit together in memory). Each pair is
-    # seen once: in its own cell (j > i) or from the lower cell of the two (13 forward cells).
+    # each pair is seen once: in its own cell (j > i) or from the lower cell of the two (13 forward cells)
     for i in range(n):
         if is_large[i]:
             continue
@@ -149,10 +257,6 @@ def find_pairs(lo, hi, static, sleeping, pair_a, pair_b):
                 j = order[q]
                 if cx[j] != nx or cy[j] != ny or cz[j] != nz or (o == 0 and j <= i):
                     continue
-                if not _wanted(static, sleeping, i, j) or not _overlap(lo, hi, i, j):
-                    continue
-                if count < cap:
-                    pair_a[count] = min(i, j)
-                    pair_b[count] = max(i, j)
-                count += 1
+                if _wanted(static, sleeping, i, j) and _overlap(lo, hi, i, j):
+                    count = _emit_pair(pair_a, pair_b, count, i, j)
     return count

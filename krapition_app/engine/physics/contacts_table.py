@@ -34,12 +34,13 @@ PX, PY, PZ = 36, 37, 38  # contact point (world, frame start): midway between th
 NCOLS = 40  # 320-byte rows: a whole number of cache lines
 
 # ci columns
-CA, CB, CKEY, CNEW = 0, 1, 2, 3
+CA, CB, CNEW = 0, 1, 2
 #: 1 when a box is involved: the separation must follow the bodies' rotation, not only their
 #: translation (for two spheres, or a sphere and the ground, it depends on the centres alone)
-CROT = 4
-NICOLS = 5
+CROT = 3
+NICOLS = 4
 
+#: joined-pair keys (a << 21 | b + 1) need body rows below this
 MAX_BODIES_FOR_KEYS = 1 << 21
 
 
@@ -49,10 +50,9 @@ class ContactTable:
         self.cf = np.zeros((capacity, NCOLS), dtype=np.float64)
         self.ci = np.zeros((capacity, NICOLS), dtype=np.int64)
         self.n = 0
-        # warm-start memory of the previous frame: sorted keys and their impulses
-        self.prev_keys = np.zeros(0, dtype=np.int64)
-        self.prev_local = np.zeros((0, 3), dtype=np.float64)
-        self.prev_impulses = np.zeros((0, 3), dtype=np.float64)
+        # warm-start memory of the previous frame, bucketed by body a: the points of body a are rows
+        # prev_start[a]:prev_start[a + 1] (their other body, anchor in a's frame, impulses)
+        self.forget()
 
     def grow(self, capacity: int) -> None:
         capacity = max(capacity, 2 * self.capacity)
@@ -62,6 +62,14 @@ class ContactTable:
 
     def forget(self) -> None:
         """Drops warm-start memory (after bodies were renumbered)."""
-        self.prev_keys = np.zeros(0, dtype=np.int64)
+        self.prev_start = np.zeros(1, dtype=np.int64)
+        self.prev_other = np.zeros(0, dtype=np.int64)
         self.prev_local = np.zeros((0, 3), dtype=np.float64)
         self.prev_impulses = np.zeros((0, 3), dtype=np.float64)
+
+    def remember(self, nbodies: int) -> None:
+        """Sizes the warm-start memory for this frame's contacts (filled by ``save_warm_start``)."""
+        self.prev_start = np.zeros(nbodies + 1, dtype=np.int64)
+        self.prev_other = np.empty(self.n, dtype=np.int64)
+        self.prev_local = np.empty((self.n, 3))
+        self.prev_impulses = np.empty((self.n, 3))

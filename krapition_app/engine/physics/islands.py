@@ -10,7 +10,7 @@ import numpy as np
 from numba import njit
 
 from .contacts_table import CA, CB, JSUM, SEP
-from .vecmath import JIT
+from .vecmath import HOT, JIT
 
 
 @njit(**JIT, inline="always")
@@ -24,10 +24,17 @@ def _find(parent, i) -> int:
 @njit(**JIT)
 def wake_touched(pair_a, pair_b, npairs, joint_a, joint_b, forced, static, sleeping, island,
                  sleep_time) -> int:
+    return _wake_touched(pair_a, pair_b, npairs, joint_a, joint_b, forced, static, sleeping, island,
+                         sleep_time, np.zeros(sleeping.shape[0], dtype=np.bool_))
+
+
+@njit(**HOT)
+def _wake_touched(pair_a, pair_b, npairs, joint_a, joint_b, forced, static, sleeping, island,
+                  sleep_time, wake) -> int:
     """Wakes every sleeping island that an awake dynamic body touches (by swept AABB), that a joint ties
     to an awake body, or that holds a body in ``forced`` (dragged, edited). Returns islands woken."""
     n = sleeping.shape[0]
-    wake = np.zeros(n, dtype=np.bool_)  # indexed by island id (a body row)
+    # wake: indexed by island id (a body row)
     count = 0
     for p in range(npairs):
         a = pair_a[p]
@@ -63,6 +70,15 @@ def wake_touched(pair_a, pair_b, npairs, joint_a, joint_b, forced, static, sleep
 @njit(**JIT)
 def update_sleep(cf, ci, nc, joint_a, joint_b, forced, vel, angvel, bound, static, sleeping, island,
                  sleep_time, dt, linear_tolerance, time_to_sleep, can_sleep) -> int:
+    n = vel.shape[0]
+    return _update_sleep(cf, ci, nc, joint_a, joint_b, forced, vel, angvel, bound, static, sleeping, island,
+                         sleep_time, dt, linear_tolerance, time_to_sleep, can_sleep, np.arange(n),
+                         np.full(n, np.inf))
+
+
+@njit(**HOT)
+def _update_sleep(cf, ci, nc, joint_a, joint_b, forced, vel, angvel, bound, static, sleeping, island,
+                  sleep_time, dt, linear_tolerance, time_to_sleep, can_sleep, parent, least) -> int:
     """Advances sleep timers and puts whole islands to sleep; returns the number of bodies put to sleep."""
     n = vel.shape[0]
     tol2 = linear_tolerance * linear_tolerance
@@ -79,7 +95,6 @@ def update_sleep(cf, ci, nc, joint_a, joint_b, forced, vel, angvel, bound, stati
         sleep_time[forced[f]] = 0.0
     if not can_sleep:
         return 0
-    parent = np.arange(n)
     for c in range(nc):
         a = ci[c, CA]
         b = ci[c, CB]
@@ -101,7 +116,6 @@ def update_sleep(cf, ci, nc, joint_a, joint_b, forced, vel, angvel, bound, stati
         if ra != rb:
             parent[max(ra, rb)] = min(ra, rb)
     # an island may sleep when its least sleepy body may
-    least = np.full(n, np.inf)
     for i in range(n):
         if static[i] or sleeping[i]:
             continue

@@ -1,7 +1,7 @@
 """Narrow phase: contact points for every candidate pair and for bodies near the ground plane.
 
-Each point is written as a row of the contact table (see ``contacts_table``) with its pair key
-(a << 21 | b + 1); the feature id is kept for determinism of the point order only.
+Each point is written as a row of the contact table (see ``contacts_table``) with its two bodies;
+the feature id is kept for determinism of the point order only.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import numpy as np
 from numba import njit
 
 from .boxbox import box_box
-from .contacts_table import CA, CB, CKEY, CNEW, CROT, NX, NY, NZ, PX, PY, PZ, SEP
+from .contacts_table import CA, CB, CNEW, CROT, NX, NY, NZ, PX, PY, PZ, SEP
 from .state import SPHERE
-from .vecmath import JIT, quat_rotate_inv, quat_to_matrix
+from .vecmath import HOT, JIT, quat_rotate_inv, quat_to_matrix
 
 
 @njit(**JIT, inline="always")
@@ -29,13 +29,12 @@ def _emit(cf, ci, k, a, b, px, py, pz, nx, ny, nz, sep, feature, rotates) -> int
         cf[k, SEP] = sep
         ci[k, CA] = a
         ci[k, CB] = b
-        ci[k, CKEY] = (a << 21) | (b + 1)  # the pair: warm starting matches points within it
         ci[k, CNEW] = 1
         ci[k, CROT] = rotates
     return k + 1
 
 
-@njit(**JIT)
+@njit(**HOT)
 def _sphere_box(cs, r, cb, qb, hb, margin):
     """Sphere centre cs radius r against box (centre cb, quaternion qb, half extents hb).
     Returns (ok, point, normal from box to sphere, separation)."""
@@ -96,18 +95,18 @@ def collide(pos, quat, shape, half, static, sleeping, margin, pair_a, pair_b, np
             ci) -> int:
     """Fills the contact table; returns the number of rows (may exceed its capacity: grow, retry).
     ``joined``: sorted pair keys of bodies tied by a joint; those do not collide with each other."""
+    return _collide(pos, quat, shape, half, static, sleeping, margin, pair_a, pair_b, npairs, ground, joined,
+                    cf, ci, np.empty((3, 3)), np.empty((3, 3)), np.empty((8, 3)), np.empty((8, 3)),
+                    np.empty(8), np.empty(8, dtype=np.int64), np.empty(8), np.empty((8, 3)),
+                    np.empty((40, 3)), np.empty(40, dtype=np.int64))
+
+
+@njit(**HOT)
+def _collide(pos, quat, shape, half, static, sleeping, margin, pair_a, pair_b, npairs, ground, joined, cf,
+             ci, ra, rb, out_p, out_n, out_sep, out_feat, corner_sep, corner_p, work, iwork) -> int:
+    """collide on preallocated scratch (no reference counting in the loops)."""
     k = 0
     n = pos.shape[0]
-    ra = np.empty((3, 3))
-    rb = np.empty((3, 3))
-    out_p = np.empty((8, 3))
-    out_n = np.empty((8, 3))
-    out_sep = np.empty(8)
-    out_feat = np.empty(8, dtype=np.int64)
-    corner_sep = np.empty(8)
-    corner_p = np.empty((8, 3))
-    work = np.empty((40, 3))
-    iwork = np.empty(40, dtype=np.int64)
     # ground plane (z = 0, normal +z): contacts first, they carry the pile
     if ground:
         for i in range(n):

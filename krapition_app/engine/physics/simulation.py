@@ -490,7 +490,8 @@ class Simulation:
         update_world_inertia(quat, bd.inv_inertia[:n], static, iw)
         prepare_contacts(ct.cf, ct.ci, nc, pos, quat, vel, angvel, inv_mass, iw, bd.material[:n],
                          len(self.materials), self.friction_table, self.restitution_table,
-                         ct.prev_keys, ct.prev_local, ct.prev_impulses, s.warm_start_distance, *self.gravity)
+                         ct.prev_start, ct.prev_other, ct.prev_local, ct.prev_impulses, s.warm_start_distance,
+                         *self.gravity)
         g = self.gravity
         run_substeps(
             ct.cf, ct.ci, nc, pos, quat, vel, angvel, inv_mass, bd.inv_iso[:n], iw, sleeping,
@@ -505,11 +506,10 @@ class Simulation:
             s.contact_projection_iterations, s.allowed_penetration,
         )
         stage("solver")
-        # warm-start memory for the next frame, sorted by pair key
-        ct.prev_keys = np.empty(nc, dtype=np.int64)
-        ct.prev_local = np.empty((nc, 3))
-        ct.prev_impulses = np.empty((nc, 3))
-        save_warm_start(ct.cf, ct.ci, nc, ct.prev_keys, ct.prev_local, ct.prev_impulses)
+        # warm-start memory for the next frame, bucketed by body
+        ct.n = nc
+        ct.remember(n)
+        save_warm_start(ct.cf, ct.ci, nc, ct.prev_start, ct.prev_other, ct.prev_local, ct.prev_impulses)
         update_sleep(ct.cf, ct.ci, nc, jt.a[:jn], jt.b[:jn], dbody, vel, angvel, bd.bound[:n], static,
                      sleeping, bd.island[:n], bd.sleep_time[:n], s.dt, s.sleep_linear_tolerance,
                      s.time_to_sleep, s.sleeping)
@@ -525,9 +525,9 @@ class Simulation:
     def _find_pairs(self, lo: np.ndarray, hi: np.ndarray, static: np.ndarray, sleeping: np.ndarray) -> int:
         while True:
             count = find_pairs(lo, hi, static, sleeping, self._pair_a, self._pair_b)
-            if count <= self._pair_a.shape[0]:
+            if count < self._pair_a.shape[0]:  # the last slot is the broad phase's scratch
                 return count
-            size = count + count // 2
+            size = count + count // 2 + 1
             self._pair_a = np.zeros(size, dtype=np.int64)
             self._pair_b = np.zeros(size, dtype=np.int64)
 

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from numba import njit
 
 from .contacts_table import (
     APPROACH,
     CA,
     CB,
-    CKEY,
     CNEW,
     CROT,
     FRICTION,
@@ -60,31 +58,39 @@ from .contacts_table import (
     VT0,
 )
 from .vecmath import (
+    HOT,
     JIT,
     cross,
     mat_vec_row,
     quat_rotate_inv,
     quat_rotate_row,
-    quat_to_matrix,
     tangent_basis,
 )
 
 
-@njit(**JIT)
+@njit(**HOT)
 def update_world_inertia(quat, inv_inertia, static, iw) -> None:
     """iw[i] = R diag(inv_inertia) R^T: the inverse inertia in world space for this frame."""
-    r = np.empty((3, 3))
     for i in range(quat.shape[0]):
         if static[i]:
             for p in range(3):
                 for q in range(3):
                     iw[i, p, q] = 0.0
             continue
-        quat_to_matrix(quat[i], r)
-        for p in range(3):
-            for q in range(3):
-                iw[i, p, q] = (r[p, 0] * inv_inertia[i, 0] * r[q, 0] + r[p, 1] * inv_inertia[i, 1] * r[q, 1]
-                               + r[p, 2] * inv_inertia[i, 2] * r[q, 2])
+        w, x, y, z = quat[i, 0], quat[i, 1], quat[i, 2], quat[i, 3]
+        r00, r01, r02 = 1.0 - 2.0 * (y * y + z * z), 2.0 * (x * y - w * z), 2.0 * (x * z + w * y)
+        r10, r11, r12 = 2.0 * (x * y + w * z), 1.0 - 2.0 * (x * x + z * z), 2.0 * (y * z - w * x)
+        r20, r21, r22 = 2.0 * (x * z - w * y), 2.0 * (y * z + w * x), 1.0 - 2.0 * (x * x + y * y)
+        a, b, c = inv_inertia[i, 0], inv_inertia[i, 1], inv_inertia[i, 2]
+        iw[i, 0, 0] = r00 * a * r00 + r01 * b * r01 + r02 * c * r02
+        iw[i, 0, 1] = r00 * a * r10 + r01 * b * r11 + r02 * c * r12
+        iw[i, 0, 2] = r00 * a * r20 + r01 * b * r21 + r02 * c * r22
+        iw[i, 1, 0] = r10 * a * r00 + r11 * b * r01 + r12 * c * r02
+        iw[i, 1, 1] = r10 * a * r10 + r11 * b * r11 + r12 * c * r12
+        iw[i, 1, 2] = r10 * a * r20 + r11 * b * r21 + r12 * c * r22
+        iw[i, 2, 0] = r20 * a * r00 + r21 * b * r01 + r22 * c * r02
+        iw[i, 2, 1] = r20 * a * r10 + r21 * b * r11 + r22 * c * r12
+        iw[i, 2, 2] = r20 * a * r20 + r21 * b * r21 + r22 * c * r22
 
 
 @njit(**JIT, inline="always")
@@ -95,9 +101,10 @@ def _ang_mass(iw, i, rx, ry, rz, dx, dy, dz) -> float:
     return cx * ix + cy * iy + cz * iz
 
 
-@njit(**JIT)
+@njit(**HOT)
 def prepare_contacts(cf, ci, nc, pos, quat, vel, angvel, inv_mass, iw, material, ground_material,
-                     friction_table, restitution_table, prev_keys, prev_local, prev_impulses, match_distance,
+                     friction_table, restitution_table, prev_start, prev_other, prev_local, prev_impulses,
+                     match_distance,
                      gx, gy, gz) -> None:
     """Completes each contact row: anchors, effective masses, material coefficients, frame-start
     velocities, and the warm-start impulses of the same feature last frame."""
@@ -158,18 +165,17 @@ def prepare_contacts(cf, ci, nc, pos, quat, vel, angvel, inv_mass, iw, material,
         cf[c, JSUM] = 0.0
         # warm start: the nearest point of the same pair last frame (by its anchor in a's frame);
         # matching by position, not by clip feature, survives the feature flips of a resting box
-        key = ci[c, CKEY]
-        first = np.searchsorted(prev_keys, key)
         best = -1
         best_d2 = match_distance * match_distance
-        idx = first
-        while idx < prev_keys.shape[0] and prev_keys[idx] == key:
-            d2 = ((prev_local[idx, 0] - cf[c, LAX]) ** 2 + (prev_local[idx, 1] - cf[c, LAY]) ** 2
-                  + (prev_local[idx, 2] - cf[c, LAZ]) ** 2)
-            if d2 <= best_d2:
-                best_d2 = d2
-                best = idx
-            idx += 1
+        if a + 1 < prev_start.shape[0]:
+            for idx in range(prev_start[a], prev_start[a + 1]):
+                if prev_other[idx] != b:
+                    continue
+                d2 = ((prev_local[idx, 0] - cf[c, LAX]) ** 2 + (prev_local[idx, 1] - cf[c, LAY]) ** 2
+                      + (prev_local[idx, 2] - cf[c, LAZ]) ** 2)
+                if d2 <= best_d2:
+                    best_d2 = d2
+                    best = idx
         if best >= 0:
             cf[c, JN] = prev_impulses[best, 0]
             cf[c, JT1] = prev_impulses[best, 1]
@@ -255,7 +261,7 @@ def _rel_vel(vel, angvel, a, b, rax, ray, raz, rbx, rby, rbz):
     return vx, vy, vz
 
 
-@njit(**JIT)
+@njit(**HOT)
 def warm_start_contacts(cf, ci, nc, vel, angvel, inv_mass, inv_iso, iw) -> None:
     for c in range(nc):
         jn, j1, j2 = cf[c, JN], cf[c, JT1], cf[c, JT2]
@@ -268,7 +274,7 @@ def warm_start_contacts(cf, ci, nc, vel, angvel, inv_mass, inv_iso, iw) -> None:
                cf[c, RBX], cf[c, RBY], cf[c, RBZ], px, py, pz)
 
 
-@njit(**JIT)
+@njit(**HOT)
 def solve_contacts(cf, ci, nc, pos, quat, vel, angvel, inv_mass, inv_iso, iw, inv_h, use_bias,
                    bias_rate, mass_scale, impulse_scale, static_bias_rate, static_mass_scale,
                    static_impulse_scale, max_push) -> None:
@@ -342,7 +348,7 @@ def solve_contacts(cf, ci, nc, pos, quat, vel, angvel, inv_mass, inv_iso, iw, in
                    d1 * t1x + d2 * t2x, d1 * t1y + d2 * t2y, d1 * t1z + d2 * t2z)
 
 
-@njit(**JIT)
+@njit(**HOT)
 def apply_restitution(cf, ci, nc, vel, angvel, inv_mass, inv_iso, iw, threshold) -> None:
     """After the substeps: contacts hit faster than ``threshold`` leave at e times that speed."""
     for c in range(nc):
@@ -368,7 +374,7 @@ def apply_restitution(cf, ci, nc, vel, angvel, inv_mass, inv_iso, iw, threshold)
                    imp * nx, imp * ny, imp * nz)
 
 
-@njit(**JIT)
+@njit(**HOT)
 def integrate_velocities(vel, angvel, inv_mass, sleeping, gx, gy, gz, h, angular_damping, max_speed) -> None:
     damp = 1.0 / (1.0 + h * angular_damping)
     for i in range(vel.shape[0]):
@@ -396,7 +402,7 @@ def integrate_velocities(vel, angvel, inv_mass, sleeping, gx, gy, gz, h, angular
             angvel[i, 2] *= k
 
 
-@njit(**JIT)
+@njit(**HOT)
 def integrate_positions(pos, quat, vel, angvel, inv_mass, sleeping, gx, gy, gz, h) -> None:
     # x += h (v - h g / 2): exact for free flight under gravity (the velocity already holds this
     # substep's h g), so heights and bounces do not drift with the step size
@@ -422,7 +428,7 @@ def integrate_positions(pos, quat, vel, angvel, inv_mass, sleeping, gx, gy, gz, 
         quat[i, 3] = nz * inv
 
 
-@njit(**JIT)
+@njit(**HOT)
 def project_contacts(cf, ci, nc, pos, quat, inv_mass, inv_iso, iw, fraction, allowed) -> None:
     """Position projection (NGS, as Box2D 2.x): moves bodies apart by ``fraction`` of each contact's
     penetration beyond ``allowed``, without touching velocities. Soft contacts alone sag under a

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from numba import njit
 
 from ..contacts import IMPACT, ROLLING, SLIDING
 from .contacts_table import (
     CA,
     CB,
-    CKEY,
     CNEW,
     JN,
     JSUM,
@@ -45,7 +43,7 @@ from .solver import (
     solve_contacts,
     warm_start_contacts,
 )
-from .vecmath import JIT, make_soft
+from .vecmath import HOT, JIT, make_soft
 
 #: up to this many joints the point rows are projected with one dense solve (cost grows as n^3)
 DIRECT_PROJECTION_LIMIT = 48
@@ -101,7 +99,7 @@ def run_substeps(
             project_joints(jkind, ja, jb, jlocal_a, jlocal_b, jlength, pos, quat, inv_mass, iw, 1.0)
 
 
-@njit(**JIT)
+@njit(**HOT)
 def count_events(cf, nc) -> int:
     count = 0
     for c in range(nc):
@@ -110,7 +108,7 @@ def count_events(cf, nc) -> int:
     return count
 
 
-@njit(**JIT)
+@njit(**HOT)
 def fill_events(cf, ci, nc, vel, body_a, body_b, point, normal, normal_impulse, normal_speed,
                 tangential_speed, kind, motion_threshold) -> None:
     """One row per contact that pushed during the frame. Kind: IMPACT when the contact is new,
@@ -151,17 +149,27 @@ def fill_events(cf, ci, nc, vel, body_a, body_b, point, normal, normal_impulse, 
 
 
 
-@njit(**JIT)
-def save_warm_start(cf, ci, nc, keys, local, impulses) -> None:
-    """Copies this frame's contacts, sorted by pair key, as next frame's warm-start memory (the
-    output arrays have nc rows)."""
-    order = np.argsort(ci[:nc, CKEY], kind="mergesort")
-    for k in range(nc):
-        c = order[k]
-        keys[k] = ci[c, CKEY]
+@njit(**HOT)
+def save_warm_start(cf, ci, nc, start, other, local, impulses) -> None:
+    """Copies this frame's contacts as next frame's warm-start memory, bucketed by body a (a counting
+    sort: ``start`` has one entry per body plus one, zeroed; the other arrays have nc rows). Within a
+    bucket, points keep their contact order."""
+    nb = start.shape[0] - 1
+    for c in range(nc):
+        start[ci[c, CA] + 1] += 1
+    for i in range(nb):
+        start[i + 1] += start[i]
+    for c in range(nc):  # start[a] is used as the fill cursor of bucket a, then restored below
+        a = ci[c, CA]
+        k = start[a]
+        start[a] = k + 1
+        other[k] = ci[c, CB]
         local[k, 0] = cf[c, LAX]
         local[k, 1] = cf[c, LAY]
         local[k, 2] = cf[c, LAZ]
         impulses[k, 0] = cf[c, JN]
         impulses[k, 1] = cf[c, JT1]
         impulses[k, 2] = cf[c, JT2]
+    for i in range(nb, 0, -1):
+        start[i] = start[i - 1]
+    start[0] = 0
