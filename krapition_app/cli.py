@@ -5,7 +5,8 @@
 - ``krapition bench NAME ...``: a benchmark that prints JSON (see ``krapition bench --help``)
 - ``krapition render-audio SCENE OUT.wav``: what a listener hears of a simulated scene
 - ``krapition node --name N --port P --api-port Q --data-dir DIR``: a headless node (no window)
-- ``krapition diagnostics OUT.zip --data-dir DIR``: a zip of a running node's recent logs and metrics
+- ``krapition diagnostics OUT.zip --data-dir DIR [--all-peers]``: a zip of a running node's recent logs
+  and metrics (and its peers')
 """
 
 from __future__ import annotations
@@ -108,11 +109,19 @@ def build_parser() -> argparse.ArgumentParser:
     node = commands.add_parser("node", help="run a headless node (no window)",
                                description="Run a full Krapition node without a window.")
     headless.add_arguments(node)
-    diagnostics = commands.add_parser("diagnostics", help="write a zip of a running node's logs and metrics")
+    diagnostics = commands.add_parser(
+        "diagnostics", help="write a zip of a running node's logs and metrics",
+        description="Asks the node running on --data-dir (through its REST API) for a zip of its recent logs "
+                    "and metrics; with --all-peers the node also asks every connected peer for theirs over "
+                    "the protocol and puts each under peers/<name or node id>/ (manifest.json lists who is "
+                    "missing and why).")
     diagnostics.add_argument("out", type=Path, metavar="OUT.zip")
     diagnostics.add_argument("--data-dir", type=Path, required=True, help="the running node's data folder")
     diagnostics.add_argument("--api-port", type=int, help="its REST API port (default: from the data folder)")
-    diagnostics.add_argument("--all-peers", action="store_true", help="include what it knows of its peers")
+    diagnostics.add_argument("--all-peers", action="store_true",
+                             help="also gather every connected peer's logs and metrics")
+    diagnostics.add_argument("--peer-timeout", type=_positive_seconds, default=10.0, metavar="SECONDS",
+                             help="how long the peers get, all together, to answer (default 10)")
     return parser
 
 

@@ -18,6 +18,10 @@ from .scene import BodySpec
 
 MAX_EVENTS_PER_MESSAGE = 4096
 MAX_ID_LENGTH = 64
+#: bytes of a blob in one DataResponse at most (frames are bounded at 1 MiB; senders use less)
+MAX_BLOB_CHUNK = 512 * 1024
+#: the largest blob (snapshot, diagnostics bundle) a DataResponse may announce
+MAX_BLOB_SIZE = 64 * 1024 * 1024
 
 
 class MessageType(enum.StrEnum):
@@ -107,13 +111,21 @@ class Nack(MessageData, frozen=True):
         _check_len("reason", self.reason, MAX_TEXT)
 
 
-class DataRequest(MessageData, frozen=True):
-    """Asks for the value of one URI, or of every URI matching a pattern."""
+class DataRequest(MessageData, frozen=True, omit_defaults=True):
+    """Asks for the value of one URI, or of every URI matching a pattern.
+
+    For a URI whose value is a bytes blob (a snapshot at a checkpoint, a diagnostics bundle),
+    ``offset`` is the first byte wanted: the blob comes in parts, one request per part.
+    """
 
     pattern: str
+    #: optional (omitted when 0, so the bytes of a request without it are unchanged)
+    offset: int = 0
 
     def __post_init__(self) -> None:
         _check_len("pattern", self.pattern, 512)
+        if not 0 <= self.offset < MAX_BLOB_SIZE:
+            raise ValueError(f"offset must be in 0 .. {MAX_BLOB_SIZE - 1}")
 
 
 class DataItem(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -123,13 +135,33 @@ class DataItem(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     body: BodySpec | None
 
 
-class DataResponse(MessageData, frozen=True):
+class DataResponse(MessageData, frozen=True, omit_defaults=True):
+    """The answer to a DataRequest: the values of the URIs asked for, or one part of a bytes blob.
+
+    A blob part is ``blob`` = bytes ``offset .. offset + len(blob)`` of a blob of ``total`` bytes
+    whose BLAKE2b-256 is ``digest`` (the receiver checks the whole blob against it, and a digest that
+    changes between parts means the blob changed: start over). The blob fields are optional and
+    omitted at their defaults, so a response without a blob keeps its old bytes.
+    """
+
     ref: str
     items: tuple[DataItem, ...]
+    blob: bytes = b""
+    offset: int = 0
+    #: size of the whole blob (0: no blob)
+    total: int = 0
+    digest: bytes = b""
 
     def __post_init__(self) -> None:
         _check_len("ref", self.ref, MAX_ID_LENGTH)
         _check_len("items", self.items, 100_000)
+        _check_len("blob", self.blob, MAX_BLOB_CHUNK)
+        if not 0 <= self.total <= MAX_BLOB_SIZE:
+            raise ValueError(f"total must be in 0 .. {MAX_BLOB_SIZE}")
+        if self.offset < 0 or self.offset + len(self.blob) > self.total:
+            raise ValueError("the blob part must lie within 0 .. total")
+        if self.digest and len(self.digest) != 32:
+            raise ValueError("digest must be a 32-byte BLAKE2b-256 hash")
 
 
 class DataUpdate(MessageData, frozen=True):

@@ -11,5 +11,9 @@ Knows nothing of the engine or of Qt (import-linter contracts in pyproject.toml)
 - ``protocol``: the sans-IO wire protocol (handshake, encrypted framing, connection state machine);
 - ``transport`` (asyncio TCP) and ``memory`` (in-memory, for tests): connections to peers;
 - ``discovery`` (zeroconf) and ``lan`` (discovery plus transport): finding and joining peers;
-- ``health`` (phi accrual, RTT), ``limits`` (token buckets), ``peers`` (table, pins), ``ratelog``.
+- ``health`` (phi accrual, RTT), ``limits`` (token buckets), ``peers`` (table, pins), ``ratelog``;
+- ``replication`` (catch-up, live push, relay), ``snapshots`` (the state behind a checkpoint, for
+  late joiners), ``blobs`` (bytes in DataRequest/DataResponse parts), ``routing``, ``auth``;
+- ``node`` (one running node), ``api`` (local REST API), ``monitoring``, ``diagnostics`` (this
+  node's and its peers' logs and metrics in one zip), ``headless`` (``krapition node``).
 """

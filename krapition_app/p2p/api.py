@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 TOKEN_FILE = "api-token"
 MAX_BODY = 64 * 1024
 MAX_EVENTS = 1000
+#: the most a diagnostics request waits for the peers (``?all_peers=1&timeout=S``)
+MAX_PEER_TIMEOUT_S = 120.0
+_FLAGS = {"0": False, "false": False, "no": False, "1": True, "true": True, "yes": True}
 _NACK_STATUS = {"read-only": 403, "not-owner": 403, "no-session": 403, "not-found": 404, "invalid": 400}
 
 
@@ -272,8 +275,21 @@ class ApiServer:
         refused = self._authorised(request)
         if refused is not None:
             return refused
-        from .diagnostics import collect
+        from .diagnostics import DEFAULT_PEER_TIMEOUT_S, collect, collect_all
 
-        data = collect(self.node)
+        q = request.query
+        flag = q.get("all_peers", "0").lower()
+        if flag not in _FLAGS:
+            return _error(400, "bad-query", f"all_peers must be one of {', '.join(sorted(_FLAGS))}")
+        try:
+            timeout = float(q.get("timeout", str(DEFAULT_PEER_TIMEOUT_S)))
+            if not 0 < timeout <= MAX_PEER_TIMEOUT_S:
+                raise ValueError(f"timeout must be within 0 .. {MAX_PEER_TIMEOUT_S} seconds")
+        except ValueError as exc:
+            return _error(400, "bad-query", str(exc))
+        if _FLAGS[flag]:
+            data = await collect_all(self.node, timeout_s=timeout)
+        else:
+            data = collect(self.node)
         return web.Response(body=data, content_type="application/zip",
                             headers={"Content-Disposition": 'attachment; filename="diagnostics.zip"'})

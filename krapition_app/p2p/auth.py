@@ -7,7 +7,10 @@ the key is pinned to its node id and authority. :func:`authorize` decides per UR
 - ``write``: only this node writes the URIs under its own authority (they become events of its
   chain); a URI another node owns is never written here (route the write to its owner instead);
 - ``request``: a peer (a session) may ask the owner to change a URI it owns, unless the owner's
-  ``read_only`` setting refuses changes from others.
+  ``read_only`` setting refuses changes from others;
+- ``diagnose``: a peer (a session) may ask a node for its own diagnostics bundle (its recent logs
+  and metrics), unless the node's ``share_diagnostics`` setting is off; a node never answers for
+  another one.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Literal, Protocol
 
 from ..model.uri import KrapitionURI
 
-Action = Literal["read", "write", "request"]
+Action = Literal["read", "write", "request", "diagnose"]
 
 
 class _NodeLike(Protocol):
@@ -30,7 +33,8 @@ class _NodeLike(Protocol):
 @dataclass(frozen=True, slots=True)
 class Decision:
     allowed: bool
-    #: a stable code for Nack and the REST API: "ok", "not-owner", "read-only", "no-session", "bad-action"
+    #: a stable code for Nack and the REST API: "ok", "not-owner", "read-only", "no-session", "refused",
+    #: "bad-action"
     code: str
     reason: str = ""
 
@@ -56,5 +60,11 @@ def authorize(node: _NodeLike, resource: str | KrapitionURI, action: str, *,
             return Decision(False, "not-owner", f"this node ({node.authority}) does not own {uri}")
         if session is not None and node.read_only:
             return Decision(False, "read-only", f"{node.authority} accepts no changes from other nodes")
+        return Decision(True, "ok")
+    if action == "diagnose":
+        if not owned:
+            return Decision(False, "not-owner", f"{node.authority} answers for its own diagnostics only")
+        if session is not None and not getattr(node, "share_diagnostics", True):
+            return Decision(False, "refused", f"{node.authority} does not share its diagnostics with peers")
         return Decision(True, "ok")
     return Decision(False, "bad-action", f"unknown action {action!r}")

@@ -35,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="dial this peer at start (repeatable; where multicast does not pass)")
     parser.add_argument("--no-discovery", action="store_true", help="do not use mDNS discovery")
     parser.add_argument("--read-only", action="store_true", help="refuse change requests from other nodes")
+    parser.add_argument("--no-share-diagnostics", action="store_true",
+                        help="refuse peers that ask for this node's logs and metrics "
+                             "(diagnostics --all-peers)")
     parser.add_argument("--max-events", type=int, default=10_000, help="events kept per chain")
 
 
@@ -48,6 +51,7 @@ def config_from_args(args: argparse.Namespace) -> NodeConfig:
     return NodeConfig(data_dir=args.data_dir, name=args.name, interface=args.interface, port=args.port,
                       api_port=args.api_port, passphrase=passphrase, discover=not args.no_discovery,
                       peers=tuple(args.peer), read_only=args.read_only,
+                      share_diagnostics=not getattr(args, "no_share_diagnostics", False),
                       retention=RetentionPolicy(max_events=args.max_events))
 
 
@@ -91,15 +95,28 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_diagnostics(args: argparse.Namespace) -> int:
-    from .diagnostics import fetch
+    from .diagnostics import DEFAULT_PEER_TIMEOUT_S, fetch, read_manifest
 
+    all_peers = bool(getattr(args, "all_peers", False))
+    peer_timeout = float(getattr(args, "peer_timeout", None) or DEFAULT_PEER_TIMEOUT_S)
     try:
-        path = fetch(args.data_dir, args.out, api_port=args.api_port)
+        path = fetch(args.data_dir, args.out, api_port=args.api_port, all_peers=all_peers,
+                     peer_timeout=peer_timeout)
     except (OSError, ValueError) as exc:
         print(f"could not get diagnostics from the node on {args.data_dir}: {exc}", file=sys.stderr)
         return 1
-    if args.all_peers:
-        print("note: --all-peers gathers only this node's view of its peers (peers.json, heads.json): "
-              "the protocol has no message for a peer's logs yet", file=sys.stderr)
-    print(json.dumps({"written": str(path)}))
+    summary: dict[str, object] = {"written": str(path)}
+    if all_peers:
+        try:
+            manifest = read_manifest(path) or {}
+        except (OSError, ValueError) as exc:  # the node wrote it; a broken zip is worth saying
+            print(f"the zip from the node has no readable manifest: {exc}", file=sys.stderr)
+            return 1
+        peers = manifest.get("peers", [])
+        summary["peers"] = sum(1 for p in peers if p.get("status") == "ok")
+        summary["missing"] = [{"node_id": p.get("node_id"), "name": p.get("name"), "reason": p.get("reason")}
+                              for p in peers if p.get("status") != "ok"]
+        for p in summary["missing"]:  # type: ignore[attr-defined]
+            print(f"peer {p['name'] or p['node_id']} is missing: {p['reason']}", file=sys.stderr)
+    print(json.dumps(summary))
     return 0

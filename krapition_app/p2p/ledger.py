@@ -15,6 +15,11 @@ It joins the pure chain (:mod:`.chain`), the store and the processor:
   a peer's checkpoint cuts its chain here once our replay reproduces its state hash.
 - :meth:`EventLedger.replay` rebuilds an author's projection from its snapshot and events;
   :meth:`EventLedger.rebuild` writes it back as the read side.
+- Snapshots behind a checkpoint: a replica that started from a checkpoint lacks the state at its
+  horizon (:meth:`EventLedger.missing_base`); :meth:`EventLedger.snapshot_at` makes that state's
+  bytes wherever it can be derived (any full or completed replica, so peers relay it), and
+  :meth:`EventLedger.install_snapshot` checks such bytes from a peer against the state hash the
+  author signed, then stores them and replays the tail on top.
 
 Not thread-safe: one thread (the node's network thread) owns a ledger and its store. The threads
 a ledger starts itself (shared pools, made on first use) only check signatures, or hold the store
@@ -34,10 +39,10 @@ from pathlib import Path
 from queue import SimpleQueue
 
 from .. import __version__
-from ..model.events import AnyEventPayload, ChainCheckpoint, SystemStart
+from ..model.events import AnyEventPayload, ChainCheckpoint, EventType, SystemStart
 from ..model.uri import Authority, KrapitionURI
 from ..store.database import DB_FILE_NAME, EventRow, Snapshot, Store
-from ..store.projection import Projection
+from ..store.projection import Projection, verify_snapshot
 from .chain import (
     DEFAULT_LIMITS,
     RECENT_WINDOW,
@@ -448,6 +453,91 @@ class EventLedger:
         stream = self.processor.stream(checkpoint.author)
         if checkpoint.id in stream:
             stream.cleanup(checkpoint)
+
+    # ---- snapshots behind a checkpoint ---------------------------------------------------------
+
+    def missing_base(self, author: bytes) -> SignedEvent | None:
+        """The checkpoint whose snapshot the author's replica lacks, or None when it is complete.
+
+        A replica that started from a checkpoint (a late join, or a restore) holds the events after
+        its horizon only: without the state at the horizon, objects last changed behind it are
+        unknown. The newest stored checkpoint whose horizon reaches our oldest event is the one to
+        fill from (its horizon is the one peers that cut their replica still serve)."""
+        first = self.store.first_seq(author)
+        if first is None or first == 0:
+            return None
+        held = self.store.snapshot(author)
+        if held is not None and held.horizon_seq + 1 >= first:
+            return None
+        for raw in self.store.raw_events_of_type(author, EventType.CHAIN_CHECKPOINT.value):
+            checkpoint = decode_trusted(raw)
+            payload = checkpoint.payload
+            if isinstance(payload, ChainCheckpoint) and payload.horizon_seq + 1 >= first:
+                return checkpoint
+            break  # horizons only grow: an older checkpoint does not reach further back
+        return None
+
+    def snapshot_at(self, author: bytes, horizon_seq: int) -> bytes | None:
+        """The canonical snapshot bytes of the author's projection after ``horizon_seq``, or None
+        when our stored snapshot and events cannot derive it (we hold a hole, or cut past it), or
+        when no checkpoint of the author names that horizon (peers ask for those only, and a replay
+        per made-up horizon would be work for nothing)."""
+        if horizon_seq not in self.checkpoint_horizons(author):
+            return None
+        projection = self._projection_at(author, horizon_seq)
+        return None if projection is None else projection.snapshot()
+
+    def checkpoint_horizons(self, author: bytes) -> set[int]:
+        """The horizons of the author's checkpoints we hold (stored events, and our snapshot's)."""
+        out = set()
+        held = self.store.snapshot(author)
+        if held is not None:
+            out.add(held.horizon_seq)
+        for raw in self.store.raw_events_of_type(author, EventType.CHAIN_CHECKPOINT.value):
+            payload = decode_envelope_trusted(raw).payload
+            if isinstance(payload, ChainCheckpoint):
+                out.add(payload.horizon_seq)
+        return out
+
+    def install_snapshot(self, checkpoint: SignedEvent, data: bytes) -> Projection | None:
+        """Takes a peer's snapshot at ``checkpoint``'s horizon into the author's replica.
+
+        ``checkpoint`` is a stored (verified) ``ChainCheckpoint``; ``data`` must hash to its signed
+        state hash (else :class:`~krapition_app.store.InvalidSnapshotError`, nothing stored). Then
+        the snapshot is stored as the author's base, events up to the horizon are dropped, and the
+        read side (cache, or our objects after a restore) is rebuilt from it plus the stored tail.
+        Returns the projection at our head, or None when we hold that base already. Raises
+        :class:`ChainError` when the stored tail has a hole (nothing stored; ask again later)."""
+        payload = checkpoint.payload
+        if not isinstance(payload, ChainCheckpoint):
+            raise ChainError("a snapshot is installed at a ChainCheckpoint")
+        author = checkpoint.author
+        known = self.state.authors.get(author)
+        if known is None:
+            raise ChainError(f"author {author.hex()[:12]} is unknown here")
+        base = verify_snapshot(data, payload.state_hash, authority_of=uri_authority,
+                               authority=known.authority, max_seq=payload.horizon_seq)
+        held = self.store.snapshot(author)
+        if held is not None and held.horizon_seq >= payload.horizon_seq:
+            return None
+        head = Projection(base.values, base.seqs)
+        expected = payload.horizon_seq + 1
+        for raw in self.store.raw_events(author, expected):
+            envelope = decode_envelope_trusted(raw)
+            if envelope.seq != expected:
+                raise ChainError(f"the stored chain of {author.hex()[:12]} has a hole at seq {expected}")
+            head.apply(envelope)
+            expected += 1
+        snapshot = Snapshot(payload.horizon_seq, payload.horizon_id, data, payload.state_hash)
+        self.store.install_snapshot(author, snapshot, checkpoint.id,
+                                    {uri: (value, head.seqs[uri]) for uri, value in head},
+                                    own=author == self.author)
+        stream = self.processor.stream(author)
+        if checkpoint.id in stream:
+            stream.cleanup(checkpoint)
+        log.info("installed the snapshot of %s at seq %d (%d objects)", author.hex()[:12],
+                 payload.horizon_seq, len(base))
+        return head
 
     # ---- read side ----------------------------------------------------------------------------
 

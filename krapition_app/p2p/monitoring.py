@@ -120,6 +120,8 @@ class Monitor:
         self.c_events.inc(max(0, events_total - self._last_events))
         self._last_events = events_total
         rejected = dict(stats.rejected) if stats else {}
+        if stats:  # a forged snapshot is a rejected (unsigned) claim about a signed chain
+            rejected.update({f"snapshot-{code}": n for code, n in stats.snapshots_rejected.items()})
         rejected_total = sum(rejected.values()) + sum(node.refused.values())
         peers = node.transport.snapshot() if node.transport is not None else ()
         rtts = [p.rtt_ms_median for p in peers if p.rtt_ms_median is not None]

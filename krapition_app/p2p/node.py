@@ -12,8 +12,12 @@ Two ways to run it, one code path:
   its own thread (a Qt signal, a queue).
 
 Start: the key is loaded (or made); if the key survived but the database did not, the node first
-restores its own chain from its peers (no sequence number is ever reused), then opens the ledger
+restores its own chain from its peers (no sequence number is ever reused; when the chain was cut
+behind a checkpoint, the snapshot at its horizon comes from the peers too), then opens the ledger
 and writes SystemStart. Stop: SystemStop is written and pushed, peers are told goodbye.
+
+Besides events, peers fetch bytes blobs from a node (:mod:`.blobs`): snapshots behind a checkpoint
+(:mod:`.snapshots`, served by the replicator) and diagnostics bundles (:mod:`.diagnostics`).
 """
 
 from __future__ import annotations
@@ -31,13 +35,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..model.events import BodyState, NodeJoined, NodeLeft, ObjectMoved, SystemStop
+from ..model.events import BodyState, ChainCheckpoint, NodeJoined, NodeLeft, ObjectMoved, SystemStop
 from ..model.messages import EventPublish, EventSubscribe, Message
 from ..model.scene import BodySpec
 from ..model.uri import Authority, KrapitionURI
 from ..store.database import DB_FILE_NAME, Store
+from ..store.projection import Projection
+from .blobs import BlobServer
 from .chain import ChainState, SignedEvent, verify
 from .data import DataManager
+from .diagnostics import DiagnosticsServer
 from .errors import InvalidEventError, ReplayError
 from .identity import KEY_FILE_NAME, Identity, load_or_create_identity
 from .lan import LanNode, LanSettings
@@ -72,10 +79,15 @@ class NodeConfig:
     peers: tuple[str, ...] = ()
     #: refuse change requests from other nodes
     read_only: bool = False
+    #: answer peers that ask for our diagnostics bundle (``krapition diagnostics --all-peers``)
+    share_diagnostics: bool = True
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
     #: how long a node restoring its lost chain waits for a first peer
     restore_wait_s: float = 5.0
     compact_every_s: float = 30.0
+    #: how often a replica that still lacks its snapshot behind a checkpoint asks the peers again
+    #: (besides after every catch-up; 0: only then)
+    snapshot_retry_s: float = 10.0
     #: how often peers given by address are dialled again while not connected (0: never)
     redial_every_s: float = 2.0
     monitor_every_s: float = 1.0
@@ -101,10 +113,13 @@ class Node:
         self.router = Router(self)
         self.monitor: Monitor | None = None
         self.api: Any = None
+        self.blobs: BlobServer | None = None
+        self.diagnostics: DiagnosticsServer | None = None
         self.authority = ""
         self.port = 0
         self.api_port: int | None = None
         self.read_only = config.read_only
+        self.share_diagnostics = config.share_diagnostics
         self.started_at = 0.0
         self.events_stored = 0
         self.refused: Counter[str] = Counter()
@@ -115,10 +130,15 @@ class Node:
         self.on_peers: Callable[[tuple[PeerSnapshot, ...]], None] | None = None
         self.on_node_event: Callable[[NodeJoined | NodeLeft], None] | None = None
         self.on_alert: Callable[[Alert], None] | None = None
+        #: a snapshot behind a checkpoint was installed: (author, its projection at our head); the
+        #: objects it holds came with no event
+        self.on_snapshot: Callable[[bytes, Projection], None] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._ready = False
         self._restoring = False
         self._restore_state = ChainState()
+        #: our checkpoint that a restore received ahead of the tail before it (stored after the tail)
+        self._restore_ahead: SignedEvent | None = None
         self._deferred: list[tuple[PeerInfo, Message]] = []
         #: peers given by address ("host:port" -> node id): dialled again when the connection is lost
         self._manual: dict[str, str] = {}
@@ -176,6 +196,7 @@ class Node:
                                on_message=self._on_message, on_event=self._on_transport_event)
             self.transport = self.lan.transport
             await self.lan.start()
+        self.blobs = BlobServer(self.transport)
         restoring = key_existed and not db_existed
         if restoring:
             await self._restore_own_chain()
@@ -183,8 +204,14 @@ class Node:
                                   clock=time.time_ns)
         self.ledger.processor.subscribe(self._on_processed)
         self.data = DataManager(self.ledger)
-        self.replicator = Replicator(self.ledger, self.transport)
+        self.replicator = Replicator(self.ledger, self.transport, blobs=self.blobs)
+        self.replicator.snapshots.on_installed = self._on_snapshot
+        self.diagnostics = DiagnosticsServer(self, self.blobs)
         self.monitor = Monitor(self, cfg.alert_rules)
+        if restoring and self.replicator.snapshots.missing():
+            # our chain was cut behind a checkpoint: the objects behind it come as a snapshot
+            installed = await self.replicator.snapshots.fill()
+            log.info("restore: %s the snapshot of our chain", "installed" if installed else "could not get")
         self.ledger.start(cfg.name)
         self.started_at = time.time()
         self._ready = True
@@ -202,6 +229,8 @@ class Node:
             self._spawn(self._redial_loop())
         if cfg.compact_every_s > 0:
             self._spawn(self._every(cfg.compact_every_s, self.ledger.compact))
+        if cfg.snapshot_retry_s > 0:
+            self._spawn(self._snapshot_retry_loop(cfg.snapshot_retry_s))
         if cfg.api_port is not None:
             from .api import ApiServer
 
@@ -296,6 +325,18 @@ class Node:
             except Exception:
                 log.exception("periodic %r failed", fn)
 
+    async def _snapshot_retry_loop(self, period: float) -> None:
+        """Asks again for snapshots still missing (no peer could serve one at the last catch-up)."""
+        assert self.replicator is not None
+        while True:
+            await asyncio.sleep(period)
+            try:
+                peers = 0 if self.transport is None else len(self.transport.peers)
+                if peers and self.replicator.snapshots.missing():
+                    await self.replicator.snapshots.fill()
+            except Exception:
+                log.exception("asking for missing snapshots failed")
+
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
         self._tasks.add(task)
@@ -317,15 +358,18 @@ class Node:
             with contextlib.suppress(TransportError, ProtocolError):
                 wanted = EventSubscribe(from_seq={self.public_key.hex(): 0})
                 await self.transport.request(peer.node_id, wanted, timeout=120.0)
+        if self._restore_ahead is not None:
+            # the tail before our checkpoint did not all come: store it anyway (its seq is taken)
+            self._store_restored([self._restore_ahead])
+            self._restore_ahead = None
         self._restoring = False
         log.info("restored %d events of our chain from %d peers", self.restored_events,
                  len(self.transport.peers))
 
     def _restore_receive(self, raws: tuple[bytes, ...]) -> None:
-        assert self.store is not None
         own = self.public_key
         now = time.time_ns()
-        rows = []
+        events = []
         for raw in raws:
             try:
                 state, event = verify(self._restore_state, raw, now_ns=now)
@@ -336,13 +380,30 @@ class Node:
                 continue
             if event.author != own:
                 continue
-            new_authors = None if own in self._restore_state.authors else {own: state.authors[own].authority}
+            first = own not in self._restore_state.authors
             self._restore_state = state
-            rows.append((event, new_authors))
-        if rows:
-            new_authors = next((n for _, n in rows if n), None)
-            self.store.append([(row_of(e), e.envelope) for e, _ in rows], own=True, new_authors=new_authors)
-            self.restored_events += len(rows)
+            payload = event.payload
+            if first and isinstance(payload, ChainCheckpoint) and event.seq > payload.horizon_seq + 1:
+                # a cut chain comes as its checkpoint, then the tail before it: our own chain is stored
+                # in seq order only, so the checkpoint waits for the event before it
+                self._restore_ahead = event
+                continue
+            events.append(event)
+            ahead = self._restore_ahead
+            if ahead is not None and event.seq + 1 == ahead.seq:
+                events.append(ahead)
+                self._restore_ahead = None
+        self._store_restored(events)
+
+    def _store_restored(self, events: list[SignedEvent]) -> None:
+        assert self.store is not None
+        if not events:
+            return
+        own = self.public_key
+        known = self._restore_state.authors.get(own)
+        new_authors = None if self.store.author(own) is not None or known is None else {own: known.authority}
+        self.store.append([(row_of(e), e.envelope) for e in events], own=True, new_authors=new_authors)
+        self.restored_events += len(events)
 
     # ---- transport callbacks -------------------------------------------------------------------
 
@@ -358,6 +419,8 @@ class Node:
     async def _dispatch(self, peer: PeerInfo, message: Message) -> None:
         assert self.replicator is not None
         if await self.replicator.handle(peer, message):
+            return
+        if self.diagnostics is not None and self.diagnostics.handle(peer, message):
             return
         if await self.router.handle(peer, message):
             return
@@ -387,6 +450,14 @@ class Node:
                 node_id=peer.node_id, name=peer.name[:300], authority=peer.authority[:300],
                 fingerprint=peer.fingerprint))
         self.replicator.peer_joined(peer)
+
+    def _on_snapshot(self, author: bytes, projection: Projection) -> None:
+        if self.on_snapshot is None:
+            return
+        try:
+            self.on_snapshot(author, projection)
+        except Exception:
+            log.exception("node callback on_snapshot failed")
 
     def _on_processed(self, event: SignedEvent) -> None:
         self.events_stored += 1

@@ -17,6 +17,9 @@ The protocol, on the 11 message types:
   event that skips ahead waits in a bounded buffer while the missing range is asked for; every
   other rejection is counted by reason (the error's class name).
 - ``EventUnsubscribe(authors)`` with ``"*"`` stops the live push to that peer.
+- after a catch-up, a replica that started from a checkpoint (its history was cut) asks for the
+  snapshot at the checkpoint's horizon, checks it against the signed state hash and replays its
+  tail on top (:mod:`.snapshots`); any peer that can derive a snapshot serves it.
 
 Catch-up runs on the node's network thread (never the GUI thread), chunk by chunk, yielding to the
 loop between chunks. Not thread-safe: everything here runs on the node's event loop.
@@ -35,7 +38,8 @@ from dataclasses import dataclass, field
 import msgspec
 
 from ..model.events import NodeJoined, NodeLeft, SystemStart, SystemStop
-from ..model.messages import Ack, EventPublish, EventSubscribe, EventUnsubscribe, Message
+from ..model.messages import Ack, DataRequest, EventPublish, EventSubscribe, EventUnsubscribe, Message
+from .blobs import BlobServer
 from .chain import SIGNATURE_SIZE, SignedEvent, event_id
 from .errors import (
     DuplicateEventError,
@@ -49,6 +53,7 @@ from .ledger import EventLedger
 from .peers import PeerInfo
 from .protocol.errors import ProtocolError, TransportError
 from .ratelog import PeerLogger
+from .snapshots import SnapshotSync
 from .transport import Transport
 
 log = logging.getLogger(__name__)
@@ -94,13 +99,18 @@ class ReplicationStats:
     rejected: Counter[str] = field(default_factory=Counter)
     catchups_served: int = 0
     catchups_done: int = 0
+    #: snapshots behind a checkpoint: installed here, made for peers, refused by reason
+    snapshots_installed: int = 0
+    snapshots_served: int = 0
+    snapshots_rejected: Counter[str] = field(default_factory=Counter)
 
 
 class Replicator:
     def __init__(self, ledger: EventLedger, transport: Transport, *, chunk: int = DEFAULT_CHUNK,
                  catchup_timeout_s: float = 300.0,
                  on_accepted: Callable[[list[SignedEvent], str | None], None] | None = None,
-                 on_rejected: Callable[[bytes, InvalidEventError, str], None] | None = None) -> None:
+                 on_rejected: Callable[[bytes, InvalidEventError, str], None] | None = None,
+                 blobs: BlobServer | None = None) -> None:
         self.ledger = ledger
         self.transport = transport
         self.chunk = max(1, min(chunk, 4096))
@@ -123,6 +133,7 @@ class Replicator:
         self._catching_up = False
         self._waiting: list[str] = []
         self.peer_log = PeerLogger(log)
+        self.snapshots = SnapshotSync(ledger, transport, blobs or BlobServer(transport), self.stats)
         self._subscription = ledger.processor.subscribe(self._on_processed)
 
     def close(self) -> None:
@@ -209,6 +220,10 @@ class Replicator:
         if authors is None:
             self.caught_up.add(node_id)
             self.stats.catchups_done += 1
+        # a chain we started from a checkpoint lacks the state at its horizon: ask for it (beside the
+        # next catch-ups, which a slow snapshot must not hold up)
+        if self.snapshots.missing():
+            self._spawn(self.snapshots.fill(prefer=node_id))
         return True
 
     # ---- messages ---------------------------------------------------------------------------
@@ -226,6 +241,8 @@ class Replicator:
             if ALL in data.authors:
                 self.subscribers.discard(peer.node_id)
             return True
+        if isinstance(data, DataRequest):
+            return self.snapshots.serve(peer, message, data)
         return False
 
     async def _serve(self, peer: PeerInfo, message: Message, data: EventSubscribe) -> None:

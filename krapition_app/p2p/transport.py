@@ -590,6 +590,13 @@ class Transport:
             session.peer.rtt.add(rtt)
         return rtt
 
+    async def kick(self, node_id: str, reason: str) -> None:
+        """Drops the connection to a peer that misbehaved (counted in :attr:`kicked` by reason,
+        logged once, ``NodeLeft(reason="kicked")``); nothing happens when it is not connected."""
+        session = self._by_node.get(node_id)
+        if session is not None and not session.closed:
+            await self._kick(session, reason)
+
     async def disconnect(self, node_id: str, reason: str = "bye") -> None:
         session = self._by_node.get(node_id)
         if session is not None:

@@ -4,7 +4,13 @@ Knows sqlite and the model only: events arrive here verified and signed, as exac
 """
 
 from .database import DB_FILE_NAME, AuthorRow, EventRow, Snapshot, Store, StoredValue, move_aside
-from .errors import CorruptDatabaseError, SchemaVersionError, StoreError, StoreIntegrityError
+from .errors import (
+    CorruptDatabaseError,
+    InvalidSnapshotError,
+    SchemaVersionError,
+    StoreError,
+    StoreIntegrityError,
+)
 from .projection import Projection, Value
 
 __all__ = [
@@ -12,6 +18,7 @@ __all__ = [
     "AuthorRow",
     "CorruptDatabaseError",
     "EventRow",
+    "InvalidSnapshotError",
     "Projection",
     "SchemaVersionError",
     "Snapshot",

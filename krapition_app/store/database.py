@@ -350,13 +350,25 @@ class Store:
         """Drops the author's events up to the snapshot's horizon, keeping the snapshot (one
         transaction). Returns how many events were dropped."""
         with self.transaction():
-            cur = self.conn.execute("DELETE FROM events WHERE author=? AND seq<=?",
-                                    (author, snapshot.horizon_seq))
-            self.conn.execute(
-                "INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?, ?)", (author, *snapshot)
-            )
-            self.conn.execute("UPDATE authors SET checkpoint_id=? WHERE author=?", (checkpoint_id, author))
-            return cur.rowcount
+            return self._compact(author, snapshot, checkpoint_id)
+
+    def _compact(self, author: bytes, snapshot: Snapshot, checkpoint_id: bytes) -> int:
+        cur = self.conn.execute("DELETE FROM events WHERE author=? AND seq<=?",
+                                (author, snapshot.horizon_seq))
+        self.conn.execute("INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?, ?)", (author, *snapshot))
+        self.conn.execute("UPDATE authors SET checkpoint_id=? WHERE author=?", (checkpoint_id, author))
+        return cur.rowcount
+
+    def install_snapshot(self, author: bytes, snapshot: Snapshot, checkpoint_id: bytes,
+                         values: Mapping[str, tuple[Value, int]], *, own: bool) -> int:
+        """A peer's snapshot becomes the author's base: :meth:`compact` and
+        :meth:`replace_projection` (``values``: the state at the head, the snapshot plus the stored
+        tail) in one transaction, so a crash never leaves the base without its read side."""
+        self._known["objects" if own else "cache"].clear()
+        with self.transaction():
+            dropped = self._compact(author, snapshot, checkpoint_id)
+            self._replace_rows(author, values, own=own)
+            return dropped
 
     # ---- reading ----------------------------------------------------------------------------
 
@@ -383,6 +395,19 @@ class Store:
         for (raw,) in self.conn.execute(
             "SELECT raw FROM events WHERE author=? AND seq>=? AND seq<=? ORDER BY seq",
             (author, from_seq, upper),
+        ):
+            yield raw
+
+    def first_seq(self, author: bytes) -> int | None:
+        """The lowest seq of the author's stored events (None: none stored)."""
+        row = self.conn.execute("SELECT min(seq) FROM events WHERE author=?", (author,)).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def raw_events_of_type(self, author: bytes, type_: str, *, newest_first: bool = True) -> Iterator[bytes]:
+        """The exact bytes of the author's stored events of one type (e.g. "ChainCheckpoint")."""
+        order = "DESC" if newest_first else "ASC"
+        for (raw,) in self.conn.execute(
+            f"SELECT raw FROM events WHERE author=? AND type=? ORDER BY seq {order}", (author, type_)
         ):
             yield raw
 
@@ -431,13 +456,16 @@ class Store:
         """Rewrites the author's rows of the read model (after a replay), in one transaction."""
         self._known["objects" if own else "cache"].clear()
         with self.transaction():
-            if own:
-                self.conn.execute("DELETE FROM objects")
-                self.conn.executemany("INSERT INTO objects VALUES (?, ?, ?, ?)",
-                                      [(u, v.kind, v.data, s) for u, (v, s) in values.items()])
-            else:
-                self.conn.execute("DELETE FROM cache WHERE author=?", (author,))
-                self.conn.executemany(
-                    "INSERT INTO cache(uri, author, kind, value, seq) VALUES (?, ?, ?, ?, ?)",
-                    [(u, author, v.kind, v.data, s) for u, (v, s) in values.items()],
-                )
+            self._replace_rows(author, values, own=own)
+
+    def _replace_rows(self, author: bytes, values: Mapping[str, tuple[Value, int]], *, own: bool) -> None:
+        if own:
+            self.conn.execute("DELETE FROM objects")
+            self.conn.executemany("INSERT INTO objects VALUES (?, ?, ?, ?)",
+                                  [(u, v.kind, v.data, s) for u, (v, s) in values.items()])
+        else:
+            self.conn.execute("DELETE FROM cache WHERE author=?", (author,))
+            self.conn.executemany(
+                "INSERT INTO cache(uri, author, kind, value, seq) VALUES (?, ?, ?, ?, ?)",
+                [(u, author, v.kind, v.data, s) for u, (v, s) in values.items()],
+            )

@@ -40,3 +40,14 @@ class SchemaVersionError(StoreError):
 
 class StoreIntegrityError(StoreError):
     """A write would break an invariant of the stored chains (e.g. a sequence number reused)."""
+
+
+class InvalidSnapshotError(StoreError, ValueError):
+    """Snapshot bytes (the projection at a checkpoint's horizon, from a peer) are malformed, not in
+    canonical form, or do not hash to the state hash the author signed in its checkpoint.
+
+    ``code``: "malformed", "not-canonical", "bad-row" or "hash-mismatch" (for counters)."""
+
+    def __init__(self, message: str, code: str = "malformed") -> None:
+        super().__init__(message)
+        self.code = code

@@ -22,6 +22,7 @@ import msgspec
 from msgspec.structs import replace
 
 from ..model.encoding import decode, encode
+from ..model.errors import EncodingError
 from ..model.events import (
     BodyState,
     ConstraintApplied,
@@ -31,6 +32,7 @@ from ..model.events import (
     ObjectMoved,
 )
 from ..model.scene import BodySpec
+from .errors import InvalidSnapshotError
 
 BODY = "body"
 CONSTRAINT = "constraint"
@@ -123,6 +125,52 @@ def state_hash(items: Iterable[tuple[str, Value]]) -> bytes:
 def encode_snapshot(items: Iterable[tuple[str, Value, int]]) -> bytes:
     """Canonical bytes of a projection: sorted ``[uri, kind, data, seq]`` rows."""
     return encode(sorted([uri, value.kind, value.data, seq] for uri, value, seq in items))
+
+
+#: kinds a projection holds (a snapshot with another kind was not made by this projection)
+KINDS = frozenset({BODY, CONSTRAINT})
+
+
+def verify_snapshot(data: bytes, expected_hash: bytes, *, authority_of: Callable[[str], str] | None = None,
+                    authority: str | None = None, max_seq: int | None = None) -> Projection:
+    """The projection in snapshot bytes from a peer, checked against a signed state hash.
+
+    The bytes must be exactly what :meth:`Projection.snapshot` makes of their rows (canonical
+    msgpack, rows sorted by URI, each URI once), and the values must hash (:func:`state_hash`, the
+    hash a ``ChainCheckpoint`` signs) to ``expected_hash``. The hash covers the values, not the seq
+    of each row, so the seqs are only checked for range (``-1 .. max_seq``). With ``authority_of``
+    and ``authority``, every URI must be under the author's authority. Raises
+    :class:`InvalidSnapshotError` saying which check failed.
+    """
+    try:
+        rows = decode(data, list[tuple[str, str, bytes, int]])
+    except EncodingError as exc:
+        raise InvalidSnapshotError(f"the snapshot does not decode: {exc}") from None
+    previous: str | None = None
+    for uri, kind, _, seq in rows:
+        # sorted and unique: one snapshot per projection, so equal states travel as equal bytes
+        if previous is not None and uri <= previous:
+            raise InvalidSnapshotError("the snapshot's rows are not sorted by URI, each URI once",
+                                       "not-canonical")
+        previous = uri
+        if kind not in KINDS:
+            raise InvalidSnapshotError(f"the snapshot holds a value of unknown kind {kind[:40]!r}", "bad-row")
+        if seq < -1 or (max_seq is not None and seq > max_seq):
+            raise InvalidSnapshotError(f"the snapshot says {uri[:80]} was set at seq {seq}, past its horizon",
+                                       "bad-row")
+        if authority_of is not None and authority is not None:
+            try:
+                owner = authority_of(uri)
+            except ValueError as exc:
+                raise InvalidSnapshotError(f"the snapshot holds a bad URI: {exc}", "bad-row") from None
+            if owner != authority:
+                raise InvalidSnapshotError(f"the snapshot holds {uri[:80]}, not under {authority}", "bad-row")
+    projection = Projection({uri: Value(kind, blob) for uri, kind, blob, _ in rows},
+                            {uri: seq for uri, _, _, seq in rows})
+    if projection.state_hash() != expected_hash:
+        raise InvalidSnapshotError("the snapshot's state hash is not the one its checkpoint signed",
+                                   "hash-mismatch")
+    return projection
 
 
 class Projection:

@@ -3,6 +3,7 @@ SIGKILL and restart, restore from peers after losing the data folder, clean SIGT
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -87,6 +88,16 @@ def test_three_node_processes(tmp_path: Path) -> None:
                                str(a.data_dir)], capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
         assert "metrics.prom" in zipfile.ZipFile(out).namelist()
+        # --all-peers: each peer's own bundle, asked for over the protocol, under peers/<name>/
+        out = tmp_path / "diag-all.zip"
+        done = subprocess.run([sys.executable, "-m", "krapition_app", "diagnostics", str(out), "--data-dir",
+                               str(a.data_dir), "--all-peers"], capture_output=True, text=True, timeout=90)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["missing"] == [] and json.loads(done.stdout)["peers"] == 2
+        names = set(zipfile.ZipFile(out).namelist())
+        assert {"metrics.prom", "manifest.json", "peers/b/status.json", "peers/c/metrics.prom"} <= names
+        status_b = json.loads(zipfile.ZipFile(out).read("peers/b/status.json"))
+        assert status_b["node_id"] == b.info["node_id"]
     finally:
         codes = [n.terminate() for n in nodes]
         for n in nodes:
