@@ -39,6 +39,7 @@ pytestmark = [pytest.mark.package, pytest.mark.gui, pytest.mark.timeout(1200)]
 
 sys.path.insert(0, str(REPO / "packaging"))
 import check_bundle  # noqa: E402 - packaging/check_bundle.py
+from images import hue_pixels, owner_tinted  # noqa: E402
 
 #: numbers one test hands to a later one (the red pixels of the default scene alone)
 _seen: dict[str, int] = {}
@@ -123,35 +124,6 @@ def image_array(path: Path) -> np.ndarray:
     assert not image.isNull(), f"{path} is not an image"
     raw = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
     return raw[:, : image.width() * 3].reshape(image.height(), image.width(), 3).astype(int)
-
-
-def hue_pixels(rgb: np.ndarray, colour: tuple[float, float, float], width: float = 10.0) -> int:
-    """Pixels of about the hue of ``colour`` (0..1 RGB), saturated and lit enough to be a body."""
-    import colorsys
-
-    hue = colorsys.rgb_to_hsv(*colour)[0] * 360.0
-    x = rgb.astype(float) / 255.0
-    top, low = x.max(axis=2), x.min(axis=2)
-    chroma = top - low
-    r, g, b = x[..., 0], x[..., 1], x[..., 2]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        other = np.where(top == g, (b - r) / chroma + 2, (r - g) / chroma + 4)
-        h = np.where(top == r, ((g - b) / chroma) % 6, other)
-    h = h * 60.0
-    near = np.abs((h - hue + 180.0) % 360.0 - 180.0) < width
-    return int((near & (chroma > 0.15) & (top > 0.3)).sum())
-
-
-def tinted_rubber(public_key_hex: str) -> tuple[float, float, float]:
-    """The colour the window gives a rubber ball owned by the node with this key (owner tint)."""
-    from krapition_app.model.materials import MATERIALS
-    from krapition_app.p2p.identity import fingerprint_of
-    from krapition_app.ui.ownership import node_rgb
-    from krapition_app.ui.viewport import OWNER_TINT
-
-    base = np.array(MATERIALS["rubber"].colour)
-    tint = np.array(node_rgb(fingerprint_of(bytes.fromhex(public_key_hex))))
-    return tuple(float(c) for c in base + (tint - base) * OWNER_TINT)
 
 
 def red_pixels(rgb: np.ndarray) -> int:
@@ -386,7 +358,7 @@ def test_bundle_window_shows_the_node_bodies(bundle: Path, source_node: dict, ho
     assert rc == 0, window.tail()
     rgb = image_array(shot)
     # the node's balls are rubber, drawn tinted towards the owning node's colour
-    colour = tinted_rubber(source_node["public_key"])
+    colour = owner_tinted("rubber", bytes.fromhex(source_node["public_key"]))
     alone = _seen.get("baseline_rgb")
     baseline = hue_pixels(alone, colour) if alone is not None else 0
     joined = hue_pixels(rgb, colour)
