@@ -23,6 +23,7 @@ from urllib.parse import unquote
 import msgspec
 from aiohttp import web
 
+from ..model.events import UserAction
 from ..model.scene import BodySpec
 from ..model.uri import KrapitionURI, URIPattern
 from .chain import decode_trusted
@@ -105,6 +106,7 @@ class ApiServer:
         app.router.add_get("/v1/objects/{uri:.+}", self.get_object)
         app.router.add_put("/v1/objects/{uri:.+}", self.put_object)
         app.router.add_delete("/v1/objects/{uri:.+}", self.delete_object)
+        app.router.add_post("/v1/actions", self.action)
         app.router.add_get("/v1/events", self.events)
         app.router.add_get("/v1/alerts", self.alerts)
         app.router.add_get("/v1/heads", self.heads)
@@ -236,6 +238,28 @@ class ApiServer:
             return web.json_response({"uri": str(uri), "status": "applied"}, status=200)
         return web.json_response({"uri": str(uri), "status": "accepted", "owner": str(uri.authority)},
                                  status=202)
+
+    async def action(self, request: web.Request) -> web.Response:
+        """A user action (grab, drag, release) on any body, ours or a peer's: it goes on our chain as
+        a signed UserAction; the body's owner applies it (first grab wins) and its motion events
+        carry the result to every node."""
+        refused = self._authorised(request)
+        if refused is not None:
+            return refused
+        raw = await request.read()
+        try:
+            action = msgspec.json.decode(raw, type=UserAction)
+        except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
+            return _error(400, "bad-action", f"the body is not one user action: {exc}")
+        if action.action not in ("grab", "drag", "release") or action.target is None:
+            return _error(400, "bad-action", "an action is grab, drag or release, with a target URI")
+        if action.action == "grab" and action.point is None:
+            return _error(400, "bad-action", "a grab needs the grabbed point")
+        if (await self.node.read(action.target)) is None:
+            return _error(404, "unknown-uri", f"no value is known for {action.target}")
+        event = self.node.publish(action)
+        return web.json_response({"status": "published", "id": event.id.hex(), "seq": event.seq,
+                                  "owner": str(KrapitionURI.parse(action.target).authority)}, status=202)
 
     async def events(self, request: web.Request) -> web.Response:
         q = request.query

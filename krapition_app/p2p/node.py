@@ -35,7 +35,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..model.events import BodyState, ChainCheckpoint, NodeJoined, NodeLeft, ObjectMoved, SystemStop
+from ..model.events import (
+    BodyState,
+    ChainCheckpoint,
+    CollisionDetected,
+    NodeJoined,
+    NodeLeft,
+    ObjectMoved,
+    SystemStop,
+    UserAction,
+)
 from ..model.messages import EventPublish, EventSubscribe, Message
 from ..model.scene import BodySpec
 from ..model.uri import Authority, KrapitionURI
@@ -503,6 +512,14 @@ class Node:
         """One tick of motion of owned bodies as one signed batch event (the world loop's call)."""
         assert self.ledger is not None
         return self.ledger.append(self.ledger.node_uri, ObjectMoved(tick=tick, bodies=tuple(bodies)))
+
+    def publish(self, payload: UserAction | CollisionDetected) -> SignedEvent:
+        """An action on the world (a drag of any body, for its owner to apply) or an impact of our
+        bodies (for every node to hear) as one signed event on our chain."""
+        assert self.ledger is not None
+        if not isinstance(payload, UserAction | CollisionDetected):
+            raise TypeError(f"only user actions and collisions are published this way, not {type(payload)}")
+        return self.ledger.append(self.ledger.node_uri, payload)
 
     async def write(self, uri: str, body: BodySpec | None) -> str:
         """Any URI: ours at once ("applied"), a remote one through its owner ("accepted")."""

@@ -147,4 +147,52 @@ def test_every_endpoint(tmp_path: Path) -> None:
 def test_openapi_lists_every_route() -> None:
     paths = set(openapi_spec()["paths"])
     assert {"/health", "/metrics", "/v1/status", "/v1/peers", "/v1/objects", "/v1/objects/{uri}",
-            "/v1/events", "/v1/diagnostics"} <= paths
+            "/v1/events", "/v1/diagnostics", "/v1/actions"} <= paths
+
+
+def test_actions_go_on_our_chain_for_the_owner(tmp_path: Path) -> None:
+    """POST /v1/actions: a drag of a peer's body becomes a signed UserAction on our chain, which the
+    owner receives (its session applies it); bad actions get a precise 4xx."""
+    from krapition_app.model.events import UserAction
+
+    async def main() -> None:
+        net = MemoryNetwork()
+        a = Node(memory_config(net, tmp_path, "a", 0, api_port=0))
+        b = Node(memory_config(net, tmp_path, "b", 1))
+        await a.start_async()
+        await b.start_async()
+        seen: list = []
+        b.on_events = seen.extend
+        try:
+            await a.connect(b.config.interface, b.port)
+            b.set_body(ball("ball-b"))
+            remote = b.uri_for("ball-b")
+            assert await wait_for(lambda: a.read_local(remote) is not None, 2.0)
+            base = f"http://127.0.0.1:{a.api_port}/v1/actions"
+            auth = {"Authorization": f"Bearer {(a.data_dir / 'api-token').read_text().strip()}"}
+            grab = {"action": "grab", "target": remote, "point": [0.0, 0.0, 0.1]}
+            async with aiohttp.ClientSession() as http:
+                async with http.post(base, json=grab) as r:
+                    assert r.status == 401
+                for bad, code in (({"action": "spawn", "target": remote}, 400),
+                                  ({"action": "grab", "target": remote}, 400),
+                                  ({"action": "drag", "target": "not a uri"}, 400),
+                                  ({"action": "drag", "target": a.uri_for("no"), "point": [0, 0, 1]}, 404)):
+                    async with http.post(base, json=bad, headers=auth) as r:
+                        assert r.status == code, (bad, await r.text())
+                async with http.post(base, json=grab, headers=auth) as r:
+                    assert r.status == 202, await r.text()
+                    answer = await r.json()
+            assert answer["owner"] == b.authority and answer["seq"] > 0
+
+            def arrived() -> bool:
+                return any(e.author == a.public_key and isinstance(e.envelope.payload, UserAction)
+                           for e in seen)
+            assert await wait_for(arrived, 2.0)
+            action = next(e.envelope.payload for e in seen if isinstance(e.envelope.payload, UserAction))
+            assert action.action == "grab" and action.target == remote and action.point == (0.0, 0.0, 0.1)
+        finally:
+            await a.stop_async()
+            await b.stop_async()
+
+    run(main())
