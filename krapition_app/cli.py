@@ -4,7 +4,8 @@
   desktop app, which joins the LAN session (its node finds the others by zeroconf)
 - ``krapition bench NAME ...``: a benchmark that prints JSON (see ``krapition bench --help``)
 - ``krapition render-audio SCENE OUT.wav``: what a listener hears of a simulated scene
-- ``krapition node --name N --port P --api-port Q --data-dir DIR``: a headless node (no window)
+- ``krapition node --name N --port P --api-port Q --data-dir DIR [--world]``: a headless node (no window;
+  with ``--world`` it also simulates the shared world)
 - ``krapition diagnostics OUT.zip --data-dir DIR [--all-peers]``: a zip of a running node's recent logs
   and metrics (and its peers')
 """
@@ -104,11 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
         sub = bench_commands.add_parser(name, help=module.DESCRIPTION, description=module.DESCRIPTION)
         module.add_arguments(sub)
         sub.set_defaults(bench_run=module.run)
+    from . import headless_world
     from .p2p import headless
 
     node = commands.add_parser("node", help="run a headless node (no window)",
                                description="Run a full Krapition node without a window.")
     headless.add_arguments(node)
+    headless_world.add_arguments(node)
     diagnostics = commands.add_parser(
         "diagnostics", help="write a zip of a running node's logs and metrics",
         description="Asks the node running on --data-dir (through its REST API) for a zip of its recent logs "
@@ -145,6 +148,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(result, indent=2, sort_keys=False))
         return 0
     if args.command == "node":
+        if args.world:
+            from .headless_world import run as run_world_node
+
+            return run_world_node(args)
         from .p2p.headless import run as run_node
 
         return run_node(args)
