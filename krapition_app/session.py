@@ -2,17 +2,22 @@
 
 Per-URI authority: the bodies of our world that we own (loaded from the scene, spawned here) are
 published on our chain: created -> ``set_body``, gone -> ``delete_body``, and their motion as one
-``ObjectMoved`` batch per publishing tick (about 25 Hz, not per physics step) holding only the bodies
-that changed beyond a small threshold since we last published them: resting bodies cost nothing.
+``ObjectMoved`` batch per publishing tick (``rate_hz``, 25-30 Hz, not per physics step). What goes
+in it is :class:`~krapition_app.session_motion.MotionPublisher`'s choice: the motion codec's packet
+(quantised, delta coded; only bodies whose peers' extrapolation is off, within a byte budget that
+follows the number of peers; bodies coming to rest flagged so), plus, a little later, the exact
+state of bodies at rest (for the store's projection and late joiners). Resting bodies cost nothing.
 
 The bodies of other authors are spawned in our world under a local name that cannot clash with ours
-(``<name>~<first 8 hex of the author's key>``) and kept at their owner's newest state with
-``SetState``. They are never published by us.
+(``<name>~<first 8 hex of the author's key>``) and shown a little in the past by an
+:class:`~krapition_app.engine.interpolation.Interpolator` (a jitter buffer per body, extrapolation
+on loss, corrections blended in): every pump its states go into the world with their velocities,
+so our physics keeps them moving between pumps. They are never published by us.
 
 Threads: the node calls ``on_events``/``on_peers`` on its own thread; the session only queues what
-it gets there. One pump thread (``start``) does all the work at ``rate_hz``: it applies the queued
-remote events to the world (through the world's thread-safe command queue) and publishes our changes
-(through ``node.submit``, onto the node's loop). ``pump()`` is the same step, callable by tests.
+it gets there (with the time it came). One pump thread (``start``) does all the work at
+``rate_hz``: it applies the queued remote events to the world and publishes our changes (through
+``node.submit``, onto the node's loop). ``pump()`` is the same step, callable by tests.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,26 +33,30 @@ from typing import Any
 import numpy as np
 from msgspec.structs import replace
 
+from .engine.batch import set_states
 from .engine.bodies import body_from_snapshot
+from .engine.interpolation import EXTRAPOLATE, HOLD, INTERPOLATE, InterpolationSettings, Interpolator
 from .engine.physics import PhysicsError
-from .engine.world import Delete, SetState, Spawn, World
+from .engine.world import Delete, Spawn, World
 from .model.events import BodyState, ObjectCreated, ObjectDeleted, ObjectMoved
+from .model.motion import MotionDecodeError, MotionDecoder
 from .model.scene import BodySpec
 from .model.uri import MAX_NAME_LENGTH, KrapitionURI
 from .p2p.chain import SignedEvent
 from .p2p.node import Node
 from .p2p.peers import PeerSnapshot
+from .session_motion import MotionPublisher, MotionSettings
 
 log = logging.getLogger(__name__)
 
-#: publishing ticks per second
-RATE_HZ = 25.0
-#: a body is published again once it moved this far (m), turned this much (quaternion component)
-#: or changed its velocity this much (m/s) since it was last published
-POSITION_EPS = 5e-4
-ORIENTATION_EPS = 1e-3
-VELOCITY_EPS = 1e-2
+#: publishing ticks per second (25-30 Hz)
+RATE_HZ = 30.0
+MIN_RATE_HZ, MAX_RATE_HZ = 1.0, 120.0
 SUFFIX_HEX = 8
+#: a held remote body whose copy in our world strayed this far is put back: moved (m), or turned
+#: (1 - |q1.q2|; 1e-6 is about 3 mrad)
+HOLD_POSITION_TOLERANCE = 5e-4
+HOLD_TURN_TOLERANCE = 1e-6
 
 
 def local_name(name: str, author: bytes) -> str:
@@ -62,18 +72,51 @@ class RemoteBody:
     author: bytes
     local: str
     spec: BodySpec
-    #: the owner's newest motion state (None: as in ``spec``)
+    #: its interpolator slot
+    slot: int = -1
+    #: the owner's newest exact state (a rest state; None: as in ``spec``), for spawning it
     state: BodyState | None = None
 
 
+@dataclass
+class SessionStats:
+    """Counters of what the session sent and received (for benchmarks and diagnostics)."""
+
+    ticks: int = 0
+    #: ObjectMoved events published, their signed bytes, the motion codec's bytes in them
+    events: int = 0
+    event_bytes: int = 0
+    motion_bytes: int = 0
+    #: bodies sent coming to rest (in the packets), exact rest states (in ``bodies``)
+    rest_states: int = 0
+    exact_states: int = 0
+    #: bodies in the packets, bodies that wanted to be in them
+    bodies_sent: int = 0
+    bodies_due: int = 0
+    #: the same ticks as full float64 state of every body that moved
+    naive_bytes: int = 0
+    publish_failures: int = 0
+    packets_in: int = 0
+    decode_errors: int = 0
+    #: deltas we held no reference for (joined mid-stream)
+    skipped: int = 0
+    #: remote states put into the world
+    applied: int = 0
+
+
 class Session:
-    def __init__(self, node: Node, *, rate_hz: float = RATE_HZ) -> None:
+    def __init__(self, node: Node, *, rate_hz: float = RATE_HZ, clock: Callable[[], float] = time.monotonic,
+                 motion: MotionSettings | None = None,
+                 interpolation: InterpolationSettings | None = None) -> None:
+        if not MIN_RATE_HZ <= rate_hz <= MAX_RATE_HZ:
+            raise ValueError(f"rate_hz must be within {MIN_RATE_HZ:g}..{MAX_RATE_HZ:g}, got {rate_hz!r}")
         self.node = node
         self.rate_hz = rate_hz
+        self.clock = clock
         #: called on the node's thread with every event (all authors) and with the peer table
         self.on_events: Callable[[list[SignedEvent]], None] | None = None
         self.on_peers: Callable[[tuple[PeerSnapshot, ...]], None] | None = None
-        self._inbox: queue.SimpleQueue[SignedEvent] = queue.SimpleQueue()
+        self._inbox: queue.SimpleQueue[tuple[SignedEvent, float]] = queue.SimpleQueue()
         self._world: World | None = None
         self._attached: World | None = None  # the world the pump has caught up with
         self._lock = threading.Lock()  # one pump at a time
@@ -83,7 +126,7 @@ class Session:
         #: remote bodies by URI, and local name -> URI
         self.remote: dict[str, RemoteBody] = {}
         self._by_local: dict[str, str] = {}
-        #: URIs of remote bodies whose newest state has not been handed to the world yet
+        #: URIs of remote bodies that may have to be spawned in the world
         self._dirty: set[str] = set()
         #: local names of remote bodies deleted but maybe still in the world's newest snapshot
         #: (-> whether their Delete was handed to the world)
@@ -92,8 +135,6 @@ class Session:
         self._spawning: set[str] = set()
         #: names of owned bodies our chain holds
         self._published: set[str] = set()
-        self._pub_names: tuple[str, ...] = ()
-        self._pub_state: np.ndarray = np.zeros((0, 10))
         self._republish_all = False
         #: the owned rows of the last snapshot's names, while neither changes
         self._rows_key: tuple[tuple[str, ...], int] | None = None
@@ -101,20 +142,38 @@ class Session:
         self._owned_set: set[str] = set()
         self._logged_counts = (0, 0)
         self._remote_version = 0
+        # motion: ours out through the publisher, theirs in through decoders and the interpolator
+        self.publisher = MotionPublisher(motion)
+        self._publish_failed = False
+        self.interpolator = Interpolator(interpolation, clock=clock)
+        self._decoders: dict[bytes, MotionDecoder] = {}
+        self._streams: dict[bytes, int] = {}
+        #: per author: stream id -> interpolator slot (-1: none)
+        self._slot_of_id: dict[bytes, np.ndarray] = {}
+        #: per slot: the remote body's local name (None: free)
+        self._slot_local: list[str | None] = []
+        #: the snapshot index of every slot, while the snapshot's names and the remote set stay
+        self._slot_index_key: tuple[tuple[str, ...], int] | None = None
+        self._slot_index = np.zeros(0, dtype=np.int64)
+        self._peer_count = (0.0, 1)
+        self.stats = SessionStats()
+        self._stats_lock = threading.Lock()
         self.node.on_events = self._node_events
         self.node.on_peers = self._node_peers
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
-    def start(self, *, node: bool = True) -> None:
+    def start(self, *, node: bool = True, pump: bool = True) -> None:
         """Starts the node (unless it runs already: ``node=False``), reads what its cache knows of
-        other authors' bodies, and starts the pump thread."""
+        other authors' bodies, and starts the pump thread (``pump=False``: the caller calls
+        :meth:`pump`, as a benchmark stepping its worlds in lockstep)."""
         if node:
             self.node.start()
         self._load_cache()
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="krapition-session", daemon=True)
-        self._thread.start()
+        if pump:
+            self._thread = threading.Thread(target=self._run, name="krapition-session", daemon=True)
+            self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
@@ -176,9 +235,10 @@ class Session:
 
     def _node_events(self, events: list[SignedEvent]) -> None:
         own = self.node.public_key
+        now = self.clock()  # when it came: the interpolator measures delay and jitter from it
         for event in events:
             if event.author != own and isinstance(event.payload, ObjectCreated | ObjectDeleted | ObjectMoved):
-                self._inbox.put(event)
+                self._inbox.put((event, now))
         if self.on_events is not None:
             self.on_events(events)
 
@@ -222,8 +282,10 @@ class Session:
             except Exception:
                 log.exception("session pump failed")
 
-    def pump(self) -> None:
-        """One publishing tick: remote events into the world, our changes onto our chain."""
+    def pump(self, now: float | None = None) -> None:
+        """One publishing tick: remote events into the world, our changes onto our chain. ``now``:
+        the clock's time at which remote bodies are shown (default: the clock's now; a benchmark
+        that steps worlds in lockstep passes the worlds' time)."""
         with self._lock:
             self._take_inbox()
             world = self._world
@@ -231,18 +293,19 @@ class Session:
                 return
             if world is not self._attached:
                 self._attached = world
-                self._pub_names, self._pub_state = (), np.zeros((0, 10))
+                self.publisher.reset()  # a new world: a new stream, keyframes for all
                 self._dirty = set(self.remote)
                 self._dying = dict.fromkeys(self._dying, False)
                 self._spawning.clear()
                 self._republish_all = True
-            self._apply_remote(world)
+                self._slot_index_key = None
+            self._apply_remote(world, now)
             self._publish(world)
 
     def _take_inbox(self) -> None:
         while True:
             try:
-                event = self._inbox.get_nowait()
+                event, arrival = self._inbox.get_nowait()
             except queue.Empty:
                 return
             payload = event.payload
@@ -252,13 +315,7 @@ class Session:
                 elif isinstance(payload, ObjectDeleted):
                     self._remote_deleted(event.uri)
                 elif isinstance(payload, ObjectMoved):
-                    authority = KrapitionURI.parse(event.uri).authority
-                    for state in payload.bodies:
-                        uri = str(KrapitionURI.build(authority, "physics", "objects", state.name))
-                        body = self.remote.get(uri)
-                        if body is not None:
-                            body.state = state
-                            self._dirty.add(uri)
+                    self._remote_moved(event.uri, event.author, payload, arrival)
             except (ValueError, TypeError) as exc:
                 log.warning("remote event skipped: %s", exc)
 
@@ -268,12 +325,18 @@ class Session:
             return
         name = local_name(spec.name, author)
         old = self.remote.get(uri)
-        self.remote[uri] = RemoteBody(uri=uri, author=author, local=name, spec=replace(spec, name=name))
+        slot = old.slot if old is not None else self.interpolator.add(author)
+        body = RemoteBody(uri=uri, author=author, local=name, spec=replace(spec, name=name), slot=slot)
+        self.remote[uri] = body
         if old is not None and old.local != name:
             self._by_local.pop(old.local, None)
             self._dying[old.local] = False
         self._by_local[name] = uri
         self._dying.pop(name, None)
+        while len(self._slot_local) <= slot:
+            self._slot_local.append(None)
+        self._slot_local[slot] = name
+        self._snap(body, spec)
         self._dirty.add(uri)
         self._remote_version += 1
 
@@ -283,10 +346,76 @@ class Session:
         if body is not None:
             self._by_local.pop(body.local, None)
             self._dying[body.local] = False
+            self.interpolator.remove(body.slot)
+            self._slot_local[body.slot] = None
+            ids = self._slot_of_id.get(body.author)
+            if ids is not None:
+                ids[ids == body.slot] = -1
             self._remote_version += 1
 
-    def _apply_remote(self, world: World) -> None:
-        names = set(world.snapshot().names)
+    def _snap(self, body: RemoteBody, s: BodySpec | BodyState) -> None:
+        """Shows ``body`` in state ``s`` at once (a state without a time: creation, an old author)."""
+        self.interpolator.snap(np.array([body.slot]), np.array([s.position]), np.array([s.orientation]),
+                               np.array([s.velocity]), np.array([s.angular_velocity]))
+
+    def _remote_moved(self, uri: str, author: bytes, payload: ObjectMoved, arrival: float) -> None:
+        authority = KrapitionURI.parse(uri).authority
+        frame = None
+        if payload.motion:
+            decoder = self._decoders.setdefault(author, MotionDecoder())
+            try:
+                frame = decoder.decode(payload.motion)
+            except MotionDecodeError as exc:
+                self.stats.decode_errors += 1
+                log.warning("motion of %s skipped: %s", authority, exc)
+        slots = np.zeros(0, dtype=np.int64)
+        if frame is not None:
+            self.stats.packets_in += 1
+            self.stats.skipped += frame.skipped
+            if self._streams.get(author, frame.stream) != frame.stream:
+                self.interpolator.restart(author)  # a new stream: the owner's clock may restart
+            self._streams[author] = frame.stream
+            slots = self._slots_of(author, authority, frame)
+        exact = [(body, state) for state in payload.bodies
+                 if (body := self.remote.get(_object_uri(authority, state.name)))]
+        for body, state in exact:
+            body.state = state  # to spawn it from, should it have to be spawned again
+        if frame is None:  # an author without the codec: its states are shown as they come
+            for body, state in exact:
+                self._snap(body, state)
+            return
+        # one push per packet: the moving bodies, and the exact states of resting ones (held still)
+        take = slots >= 0
+        fall = np.where((frame.ballistic & ~frame.rest)[take, None], frame.gravity[None, :], 0.0)
+        parts = [(slots[take], frame.position[take], frame.orientation[take], frame.velocity[take],
+                  frame.angular_velocity[take], fall)]
+        if exact:
+            zero = np.zeros((len(exact), 3))
+            parts.append((np.array([b.slot for b, _ in exact]), np.array([st.position for _, st in exact]),
+                          np.array([st.orientation for _, st in exact]), zero, zero, zero))
+        slot, pos, quat, vel, ang, acc = (np.concatenate(column) for column in zip(*parts, strict=True))
+        if len(slot):
+            keep = _last_of_each(slot)  # an exact state (after the packet's entries) wins
+            self.interpolator.push(author, slot[keep], frame.time, pos[keep], quat[keep], vel[keep],
+                                   ang[keep], acc[keep], arrival=arrival)
+
+    def _slots_of(self, author: bytes, authority: Any, frame: Any) -> np.ndarray:
+        """The interpolator slot of every entry of ``frame`` (-1: not a body we know)."""
+        ids = self._slot_of_id.get(author)
+        if ids is None or frame.reset:
+            ids = np.full(max(64, int(frame.ids.max(initial=0)) + 1), -1, dtype=np.int64)
+        for ident, name in frame.names.items():  # keyframes: per body only when its name comes
+            body = self.remote.get(_object_uri(authority, name))
+            if ident >= len(ids):
+                ids = np.concatenate([ids, np.full(max(ident + 1 - len(ids), len(ids)), -1, np.int64)])
+            ids[ident] = -1 if body is None else body.slot
+        self._slot_of_id[author] = ids
+        inside = frame.ids < len(ids)
+        return np.where(inside, ids[np.minimum(frame.ids, len(ids) - 1)], -1)
+
+    def _apply_remote(self, world: World, now: float | None = None) -> None:
+        snap = world.snapshot()
+        names = set(snap.names)
         self._spawning -= names
         for name, sent in list(self._dying.items()):
             if name in self._spawning:
@@ -299,23 +428,46 @@ class Session:
         for uri in list(self._dirty):
             body = self.remote[uri]
             if body.local in self._spawning:
-                continue  # its Spawn is queued: the state goes after it, next tick
-            if body.local not in names:
-                spec = body.spec
-                if body.state is not None:
-                    s = body.state
-                    spec = replace(spec, position=s.position, orientation=s.orientation,
-                                   velocity=s.velocity, angular_velocity=s.angular_velocity)
-                if self._submit(world, Spawn(spec)):
-                    self._dirty.discard(uri)
-                    self._spawning.add(spec.name)
-                continue
-            s = body.state or BodyState(name=body.local, position=body.spec.position,
-                                        orientation=body.spec.orientation, velocity=body.spec.velocity,
-                                        angular_velocity=body.spec.angular_velocity)
-            if self._submit(world, SetState(body.local, position=s.position, orientation=s.orientation,
-                                            velocity=s.velocity, angular_velocity=s.angular_velocity)):
+                continue  # its Spawn is queued
+            if body.local in names:
                 self._dirty.discard(uri)
+                continue
+            spec = body.spec
+            if body.state is not None:
+                s = body.state
+                spec = replace(spec, position=s.position, orientation=s.orientation,
+                               velocity=s.velocity, angular_velocity=s.angular_velocity)
+            if self._submit(world, Spawn(spec)):
+                self._dirty.discard(uri)
+                self._spawning.add(spec.name)
+        self._show_remote(world, snap, now)
+
+    def _show_remote(self, world: World, snap: Any, now: float | None = None) -> None:
+        """The interpolator's states into the world: moving bodies every pump, held ones when they
+        are new news or their copy strayed (our physics moves them between pumps)."""
+        shown = self.interpolator.sample(now)
+        key = (snap.names, self._remote_version)
+        if key != self._slot_index_key:  # per-body Python only when the bodies change
+            self._slot_index_key = key
+            where = {n: i for i, n in enumerate(snap.names)}
+            self._slot_index = np.array([-1 if n is None else where.get(n, -1) for n in self._slot_local],
+                                        dtype=np.int64)
+        n = min(len(self._slot_index), len(shown.mode))
+        mode, index = shown.mode[:n], self._slot_index[:n]
+        apply = (mode == INTERPOLATE) | (mode == EXTRAPOLATE) | ((mode == HOLD) & shown.fresh[:n])
+        held = np.flatnonzero((mode == HOLD) & ~apply & (index >= 0))
+        if len(held):
+            rows = index[held]
+            moved = np.abs(snap.position[rows] - shown.position[held]).max(axis=1)
+            turned = 1.0 - np.abs(np.einsum("ij,ij->i", snap.orientation[rows], shown.orientation[held]))
+            strayed = (moved > HOLD_POSITION_TOLERANCE) | (turned > HOLD_TURN_TOLERANCE)
+            apply[held[strayed]] = True
+        slots = np.flatnonzero(apply)
+        if not len(slots):
+            return
+        local = [self._slot_local[i] or "" for i in slots.tolist()]
+        self.stats.applied += set_states(world, local, shown.position[slots], shown.orientation[slots],
+                                         shown.velocity[slots], shown.angular_velocity[slots])
 
     @staticmethod
     def _submit(world: World, command: Any) -> bool:
@@ -327,6 +479,15 @@ class Session:
             return False
 
     # ---- publishing ---------------------------------------------------------------------------
+
+    def _peers(self) -> int:
+        """How many peers get a copy of our chain (asked once a second)."""
+        at, count = self._peer_count
+        now = self.clock()
+        if now - at > 1.0 or now < at:
+            count = len(self.node.peers())
+            self._peer_count = (now, count)
+        return count
 
     def _publish(self, world: World) -> None:
         snap = world.snapshot()
@@ -343,52 +504,74 @@ class Session:
         owned_rows, owned = self._owned_rows, self._owned_set
         republish = self._republish_all
         self._republish_all = False
+        if self._publish_failed:  # our chain missed a packet: peers' references are not ours
+            self._publish_failed = False
+            self.publisher.reset()
         node = self.node
         new = owned if republish else owned - self._published
-        for name in sorted(self._published - owned):
+        gone = sorted(self._published - owned)
+        for name in gone:
             node.submit(node.delete_body, name).add_done_callback(_log_failure)
+        self.publisher.retire(gone)
         for name in sorted(new):
             spec = body_from_snapshot(snap, name)
             node.submit(node.set_body, spec).add_done_callback(_log_failure)
         self._published = set(owned)
+        self.stats.ticks += 1
         if not owned_rows:
             return
         rows = np.asarray(owned_rows)
         names = tuple(snap.names[i] for i in owned_rows)
-        state = np.concatenate([snap.position[rows], snap.orientation[rows], snap.velocity[rows]], axis=1)
-        if names != self._pub_names:
-            previous = {n: i for i, n in enumerate(self._pub_names)}
-            old = np.full_like(state, np.inf)
-            for j, n in enumerate(names):
-                i = previous.get(n)
-                if i is not None:
-                    old[j] = self._pub_state[i]
-            self._pub_names, self._pub_state = names, old
-        delta = np.abs(state - self._pub_state)
-        moved = ((delta[:, :3].max(axis=1) > POSITION_EPS) | (delta[:, 3:7].max(axis=1) > ORIENTATION_EPS)
-                 | (delta[:, 7:].max(axis=1) > VELOCITY_EPS)) & ~snap.static[rows]
-        if new:  # published whole (set_body): their state is the one published
-            fresh = np.fromiter((n in new for n in names), dtype=bool, count=len(names))
-            self._pub_state[fresh] = state[fresh]
-            moved &= ~fresh
-        moved_idx = np.flatnonzero(moved)
-        if not len(moved_idx):
+        fresh = np.fromiter((n in new for n in names), dtype=bool, count=len(names)) if new else None
+        out = self.publisher.tick(
+            snap.time, names, snap.position[rows], snap.orientation[rows], snap.velocity[rows],
+            snap.angular_velocity[rows], snap.static[rows], snap.sleeping[rows],
+            snap.half_extents[rows].max(axis=1), gravity=tuple(world.sim.gravity), rate_hz=self.rate_hz,
+            peers=self._peers(), fresh=fresh)
+        stats = self.stats
+        stats.naive_bytes += out.naive_bytes
+        stats.bodies_sent += out.sent
+        stats.bodies_due += out.due
+        stats.rest_states += out.resting
+        if not out.motion and not out.exact:
             return
-        batch = []
-        for j in moved_idx:
-            i = owned_rows[j]
-            q = snap.orientation[i] / np.linalg.norm(snap.orientation[i])
-            try:
-                batch.append(BodyState(
-                    name=names[j], position=tuple(snap.position[i].tolist()), orientation=tuple(q.tolist()),
-                    velocity=tuple(snap.velocity[i].tolist()),
-                    angular_velocity=tuple(snap.angular_velocity[i].tolist())))
-            except ValueError:  # outside the bounds a state may have: not published
-                continue
-            self._pub_state[j] = state[j]
-        if batch:
-            self._tick += 1
-            node.submit(node.publish_motion, self._tick, batch).add_done_callback(_log_failure)
+        self._tick += 1
+        stats.events += 1
+        stats.motion_bytes += len(out.motion)
+        stats.exact_states += len(out.exact)
+        payload = ObjectMoved(tick=self._tick, bodies=out.exact, motion=out.motion)
+        node.submit(publish_moved, node, payload).add_done_callback(self._published_motion)
+
+    def _published_motion(self, future: Any) -> None:
+        """(the node's thread) A motion event is on our chain, or it is not: then peers' references
+        and ours part, and the publisher starts a new stream."""
+        exc = future.exception()
+        if exc is not None:
+            self._publish_failed = True
+            self.stats.publish_failures += 1
+            log.warning("session: the node refused our motion: %s", exc)
+            return
+        event = future.result()
+        raw = getattr(event, "raw", None)
+        if raw is not None:
+            with self._stats_lock:
+                self.stats.event_bytes += len(raw)
+
+
+def _object_uri(authority: Any, name: str) -> str:
+    return str(KrapitionURI.build(authority, "physics", "objects", name))
+
+
+def _last_of_each(values: np.ndarray) -> np.ndarray:
+    """Indices of the last occurrence of each value, in order."""
+    return np.sort(len(values) - 1 - np.unique(values[::-1], return_index=True)[1])
+
+
+def publish_moved(node: Node, payload: ObjectMoved) -> SignedEvent:
+    """(the node's thread) ``node.publish_motion`` for a whole ``ObjectMoved`` (with its packed
+    motion): appends it to our chain, which signs, stores and sends it."""
+    assert node.ledger is not None
+    return node.ledger.append(node.ledger.node_uri, payload)
 
 
 def _log_failure(future: Any) -> None:

@@ -23,6 +23,8 @@ from .uri import KrapitionURI
 Params = dict[str, str | int | float | bool | None]
 MAX_TEXT = 1024
 MAX_ITEMS = 4096
+#: bytes of one ObjectMoved's motion packet (model.motion keeps far below: ~5 bytes a moving body)
+MAX_MOTION_BYTES = 4 * 1024 * 1024
 
 
 class EventType(enum.StrEnum):
@@ -138,17 +140,26 @@ class BodyState(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
         )
 
 
-class ObjectMoved(EventPayload, frozen=True):
-    """One tick's motion of the author's bodies that moved: one event per tick, not per body."""
+class ObjectMoved(EventPayload, frozen=True, omit_defaults=True):
+    """One tick's motion of the author's bodies that moved: one event per tick, not per body.
+
+    ``bodies`` holds exact states (bodies that came to rest, or every moved body of an author
+    without the codec); ``motion`` the motion codec's packet (``model.motion``): quantised,
+    delta-coded states of the moving ones. ``motion`` is left out of the encoding when empty, so an
+    event without it has the bytes it always had.
+    """
 
     tick: int
     bodies: tuple[BodyState, ...]
+    motion: bytes = b""
 
     def __post_init__(self) -> None:
         if self.tick < 0:
             raise ValueError("tick must be >= 0")
         if len(self.bodies) > MAX_ITEMS * 16:
             raise ValueError("too many bodies in one ObjectMoved batch")
+        if len(self.motion) > MAX_MOTION_BYTES:
+            raise ValueError(f"a motion packet is limited to {MAX_MOTION_BYTES} bytes")
 
 
 ContactKind = Literal["impact", "sliding", "rolling"]
