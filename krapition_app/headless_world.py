@@ -67,8 +67,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         stored = tuple(own_bodies(node))
         bodies = stored or scene.bodies
+        built: list[World] = []
         world = World.from_scene(Scene(name=scene.name, gravity=scene.gravity, ground=scene.ground,
-                                       bodies=bodies, constraints=() if stored else scene.constraints))
+                                       bodies=bodies, constraints=() if stored else scene.constraints),
+                                 on_contacts=lambda events: session.local_contacts(events, built[0]))
+        built.append(world)  # its impacts are published for the other nodes to hear
         session.attach(world)
         world.start()
         print(json.dumps({"event": "ready", "node_id": node.node_id, "authority": node.authority,

@@ -35,14 +35,26 @@ from msgspec.structs import replace
 
 from .engine.batch import set_states
 from .engine.bodies import body_from_snapshot
+from .engine.contacts import IMPACT, ContactEvents
 from .engine.interpolation import EXTRAPOLATE, HOLD, INTERPOLATE, InterpolationSettings, Interpolator
 from .engine.physics import PhysicsError
-from .engine.world import Delete, Spawn, World
-from .model.events import BodyState, ObjectCreated, ObjectDeleted, ObjectMoved
+from .engine.remote_drag import DragArbiter, DragSender
+from .engine.shared_sound import ImpactMatcher, contacts_from_collisions, impacts_to_publish, pair_key
+from .engine.world import Delete, Drag, Release, Spawn, World
+from .model.events import (
+    BodyState,
+    CollisionDetected,
+    ObjectCreated,
+    ObjectDeleted,
+    ObjectMoved,
+    UserAction,
+    UserCommand,
+)
 from .model.motion import MotionDecodeError, MotionDecoder
 from .model.scene import BodySpec
 from .model.uri import MAX_NAME_LENGTH, KrapitionURI
 from .p2p.chain import SignedEvent
+from .p2p.identity import node_id_of
 from .p2p.node import Node
 from .p2p.peers import PeerSnapshot
 from .session_motion import MotionPublisher, MotionSettings
@@ -53,6 +65,13 @@ log = logging.getLogger(__name__)
 RATE_HZ = 30.0
 MIN_RATE_HZ, MAX_RATE_HZ = 1.0, 120.0
 SUFFIX_HEX = 8
+#: impacts of our bodies published per pump at most (the loudest): a pile settling is not a flood
+IMPACTS_PER_PUMP = 8
+#: the UserCommand an owner answers a refused grab with (params: to, holder)
+DRAG_REFUSED = "drag-refused"
+_INBOX_TYPES = (ObjectCreated, ObjectDeleted, ObjectMoved, UserAction, UserCommand, CollisionDetected)
+_CONTACT_FIELDS = ("body_a", "body_b", "point", "normal", "normal_impulse", "normal_speed",
+                   "tangential_speed", "kind")
 #: a held remote body whose copy in our world strayed this far is put back: moved (m), or turned
 #: (1 - |q1.q2|; 1e-6 is about 3 mrad)
 HOLD_POSITION_TOLERANCE = 5e-4
@@ -158,6 +177,26 @@ class Session:
         self._peer_count = (0.0, 1)
         self.stats = SessionStats()
         self._stats_lock = threading.Lock()
+        # drags: of our bodies by others (the arbiter decides), of others' bodies by us (sent)
+        self.arbiter = DragArbiter()
+        self._drag_commands: list[Drag | Release] = []
+        self._sender = DragSender()
+        self._sender_lock = threading.Lock()
+        #: the remote body our user drags: our copy follows the mouse, not its owner, until released
+        self._predicting: str | None = None
+        #: called (any thread) with a line for the user: a refused grab, a peer that went away
+        self.on_notice: Callable[[str], None] | None = None
+        # collisions: ours published (one publisher per impact), others' heard once
+        self.matcher = ImpactMatcher()
+        self._matcher_lock = threading.Lock()
+        self._impacts: list[CollisionDetected] = []
+        self._late_impacts: list[CollisionDetected] = []
+        #: called on the pump thread with owners' impacts our world did not hear itself, as contact
+        #: rows of our world (the app hands them to its audio engine)
+        self.on_remote_impacts: Callable[[ContactEvents, World], None] | None = None
+        # stale: remote bodies whose owner is not connected (frozen where their owner left them)
+        self._connected: frozenset[str] | None = None
+        self.stale_authors: frozenset[bytes] = frozenset()
         self.node.on_events = self._node_events
         self.node.on_peers = self._node_peers
 
@@ -237,12 +276,14 @@ class Session:
         own = self.node.public_key
         now = self.clock()  # when it came: the interpolator measures delay and jitter from it
         for event in events:
-            if event.author != own and isinstance(event.payload, ObjectCreated | ObjectDeleted | ObjectMoved):
+            if event.author != own and isinstance(event.payload, _INBOX_TYPES):
                 self._inbox.put((event, now))
         if self.on_events is not None:
             self.on_events(events)
 
     def _node_peers(self, peers: tuple[PeerSnapshot, ...]) -> None:
+        self._connected = frozenset(p.node_id for p in peers if str(getattr(p.liveness, "value", p.liveness))
+                                    != "dead")
         if self.on_peers is not None:
             self.on_peers(peers)
 
@@ -299,8 +340,11 @@ class Session:
                 self._spawning.clear()
                 self._republish_all = True
                 self._slot_index_key = None
+            self._update_stale()
+            self._apply_drags(world)
             self._apply_remote(world, now)
             self._publish(world)
+            self._publish_interaction(world)
 
     def _take_inbox(self) -> None:
         while True:
@@ -316,6 +360,12 @@ class Session:
                     self._remote_deleted(event.uri)
                 elif isinstance(payload, ObjectMoved):
                     self._remote_moved(event.uri, event.author, payload, arrival)
+                elif isinstance(payload, UserAction):
+                    self._remote_action(event.author, payload, arrival)
+                elif isinstance(payload, UserCommand):
+                    self._remote_command(event.author, payload)
+                elif isinstance(payload, CollisionDetected):
+                    self._remote_impact(payload, arrival)
             except (ValueError, TypeError) as exc:
                 log.warning("remote event skipped: %s", exc)
 
@@ -455,6 +505,13 @@ class Session:
         n = min(len(self._slot_index), len(shown.mode))
         mode, index = shown.mode[:n], self._slot_index[:n]
         apply = (mode == INTERPOLATE) | (mode == EXTRAPOLATE) | ((mode == HOLD) & shown.fresh[:n])
+        predicted = self._predicting
+        if predicted is not None and predicted in self._by_local:  # our user drags it: ours to show
+            slot = self.remote[self._by_local[predicted]].slot
+            if slot < n:
+                apply[slot] = False
+                index = index.copy()
+                index[slot] = -1
         held = np.flatnonzero((mode == HOLD) & ~apply & (index >= 0))
         if len(held):
             rows = index[held]
@@ -477,6 +534,163 @@ class Session:
         except PhysicsError as exc:  # a spawn still queued, a full queue: the next tick tries again
             log.debug("session command not taken: %s", exc)
             return False
+
+    # ---- drags of remote bodies, and ours by others ---------------------------------------------
+
+    def local_drag(self, command: Drag | Release) -> None:
+        """(any thread) The user's drag on our world. A drag of another node's body also goes to its
+        owner, which applies it (first grab wins); our copy follows the mouse meanwhile (prediction)
+        and rejoins the owner's motion once released."""
+        now = self.clock()
+        with self._sender_lock:
+            action = None
+            if isinstance(command, Release):
+                action = self._sender.release()
+                self._predicting = None
+            elif self.is_remote(command.name):
+                uri = self.uri_of(command.name)
+                if self._sender.dragging != uri:
+                    action = self._sender.grab(uri, command.grab_point, now)
+                    self._predicting = command.name
+                else:
+                    action = self._sender.move(command.target, now)
+            elif self._sender.dragging is not None:  # now dragging one of ours
+                action = self._sender.release()
+                self._predicting = None
+        if action is not None:
+            self._send(action)
+
+    def _send(self, payload: UserAction | UserCommand | CollisionDetected) -> None:
+        if self.node.loop is not None:
+            self.node.submit(self.node.publish, payload).add_done_callback(_log_failure)
+
+    def _notice(self, text: str) -> None:
+        log.info("session notice", extra={"notice": text})
+        if self.on_notice is not None:
+            self.on_notice(text)
+
+    def _remote_action(self, author: bytes, action: UserAction, arrival: float) -> None:
+        """(pump) Another node's drag: of one of our bodies, ours to apply or refuse."""
+        if action.target is None or not self.node.owns(action.target):
+            return
+        name = KrapitionURI.parse(action.target).name
+        world = self._world
+        local = name if world is not None and name in self._owned_set else None
+        commands, refusal = self.arbiter.on_action(author.hex(), action, local, arrival)
+        self._drag_commands += commands
+        if refusal is not None:
+            self._send(UserCommand(command=DRAG_REFUSED, target=refusal.target,
+                                   params={"to": refusal.author, "holder": refusal.holder}))
+
+    def _remote_command(self, author: bytes, command: UserCommand) -> None:
+        """(pump) An owner refused our grab: someone else holds that body."""
+        if command.command != DRAG_REFUSED or command.params.get("to") != self.node.public_key.hex():
+            return
+        with self._sender_lock:
+            if self._sender.dragging == command.target:
+                self._sender.release()
+                self._predicting = None
+        holder = str(command.params.get("holder", ""))
+        self._notice(f"{self._peer_name(holder)} is already dragging that body")
+
+    def _peer_name(self, key_hex: str) -> str:
+        try:
+            wanted = node_id_of(bytes.fromhex(key_hex))
+        except ValueError:
+            return "another node"
+        for peer in self.node.peers():
+            if peer.node_id == wanted:
+                return f"{peer.name} ({peer.authority})"
+        return "another node"
+
+    def _apply_drags(self, world: World) -> None:
+        commands, self._drag_commands = self._drag_commands, []
+        commands += self.arbiter.expire(self.clock())
+        for command in commands:
+            self._submit(world, command)
+        with self._sender_lock:
+            action = self._sender.flush(self.clock())
+        if action is not None:
+            self._send(action)
+
+    # ---- collisions: ours published once, everyone's heard once --------------------------------
+
+    def local_contacts(self, contacts: ContactEvents, world: World) -> ContactEvents:
+        """(the simulation thread, every step) Our world's contacts, less the impacts an owner's event
+        already played; the impacts this node publishes (see ``engine.shared_sound``) are queued."""
+        impacts = np.flatnonzero(contacts.kind == IMPACT)
+        if not len(impacts):
+            return contacts
+        names = world.names
+        now = self.clock()
+
+        def uri_of_row(row: int) -> str | None:
+            return self.uri_of(names[row]) if 0 <= row < len(names) else None
+
+        keep = np.ones(len(contacts), dtype=bool)
+        with self._matcher_lock:
+            for row in impacts.tolist():
+                uri_a = uri_of_row(int(contacts.body_a[row]))
+                if uri_a is None:
+                    continue
+                b = int(contacts.body_b[row])
+                pair = pair_key(uri_a, uri_of_row(b) if b >= 0 else None)
+                keep[row] = self.matcher.local(pair, now)
+        published = impacts_to_publish(contacts, uri_of_row, self.node.owns, tick=self._tick)
+        if published:
+            with self._matcher_lock:
+                self._impacts = (self._impacts + published)[-4 * IMPACTS_PER_PUMP:]
+        if keep.all():
+            return contacts
+        return ContactEvents(**{name: getattr(contacts, name)[keep] for name in _CONTACT_FIELDS})
+
+    def _remote_impact(self, event: CollisionDetected, arrival: float) -> None:
+        with self._matcher_lock:
+            play = self.matcher.remote(pair_key(event.body_a, event.body_b), arrival)
+        if play:
+            self._late_impacts.append(event)
+
+    def _publish_interaction(self, world: World) -> None:
+        """Our queued impacts onto our chain (the loudest few per pump); owners' impacts our world
+        did not hear to the app's audio."""
+        with self._matcher_lock:
+            impacts, self._impacts = self._impacts, []
+        if len(impacts) > IMPACTS_PER_PUMP:
+            impacts = sorted(impacts, key=lambda e: -e.impulse)[:IMPACTS_PER_PUMP]
+        for event in impacts:
+            self._send(event)
+        late, self._late_impacts = self._late_impacts, []
+        if late and self.on_remote_impacts is not None:
+            rows = {name: i for i, name in enumerate(world.snapshot().names)}
+
+            def row_of_uri(uri: str) -> int | None:
+                remote = self.remote.get(uri)
+                if remote is not None:
+                    return rows.get(remote.local)
+                return rows.get(KrapitionURI.parse(uri).name) if self.node.owns(uri) else None
+
+            contacts = contacts_from_collisions(late, row_of_uri)
+            if len(contacts):
+                self.on_remote_impacts(contacts, world)
+
+    # ---- stale: bodies whose owner is gone --------------------------------------------------------
+
+    def _update_stale(self) -> None:
+        connected = self._connected
+        if connected is None:
+            return
+        authors = {body.author for body in self.remote.values()}
+        stale = frozenset(a for a in authors if node_id_of(a) not in connected)
+        if stale != self.stale_authors:
+            for author in stale - self.stale_authors:
+                self._notice(f"the bodies of node {node_id_of(author)[:8]} are stale: it left or went silent")
+            self.stale_authors = stale
+            self._remote_version += 1
+
+    def is_stale(self, name: str) -> bool:
+        """True for a remote body whose owner is not connected (frozen where it was left)."""
+        author = self.owner_of(name)
+        return author is not None and author in self.stale_authors
 
     # ---- publishing ---------------------------------------------------------------------------
 

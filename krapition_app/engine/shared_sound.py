@@ -7,9 +7,12 @@ was a few millimetres off) must still be heard, and one both saw must not be hea
 * **Publishing.** Exactly one node publishes each impact as a ``CollisionDetected`` event: the
   owner of the pair's first URI (in string order; the static world has none). The loudest
   ``limit`` per tick go out; a pile settling does not flood the chain with ticks of gravel.
-* **Matching.** Each node remembers the impacts it heard (by the unordered pair of URIs, with the
-  time it heard them). An owner's event whose pair was heard within ``window`` seconds is matched
-  to that prediction and dropped; one that was not is played now, for this node's own listener.
+* **Matching.** Each node remembers the impacts it played (by the unordered pair of URIs, with the
+  time, and whether they came from its own simulation or from an owner's event). An impact of the
+  same pair from the other source within ``window`` seconds is the same impact and is dropped: an
+  owner's event after our prediction, or our copy's impact after the owner's event (a remote body
+  is shown a little in the past). An owner's event nothing matched is played now, for this node's
+  own listener.
 
 Pure bookkeeping on URIs and seconds: the session supplies the names and the clock.
 """
@@ -55,55 +58,87 @@ class HeardImpact:
     time: float
 
 
+class _Heard:
+    """Impacts heard from one source, by pair, for ``window`` seconds (at most ``capacity``)."""
+
+    def __init__(self, window: float, capacity: int) -> None:
+        self.window = window
+        self.capacity = capacity
+        self.by_pair: dict[Pair, deque[float]] = {}
+        self.order: deque[HeardImpact] = deque()
+
+    def add(self, pair: Pair, time: float) -> None:
+        self.forget_before(time - self.window)
+        self.by_pair.setdefault(pair, deque()).append(time)
+        self.order.append(HeardImpact(pair, time))
+        while len(self.order) > self.capacity:
+            self._drop_oldest()
+
+    def take(self, pair: Pair, time: float) -> bool:
+        """Uses up one impact of ``pair`` heard within the window; False if there is none."""
+        self.forget_before(time - self.window)
+        times = self.by_pair.get(pair)
+        if not times:
+            return False
+        times.popleft()
+        if not times:
+            del self.by_pair[pair]
+        return True
+
+    def forget_before(self, horizon: float) -> None:
+        while self.order and self.order[0].time < horizon:
+            self._drop_oldest()
+
+    def _drop_oldest(self) -> None:
+        old = self.order.popleft()
+        times = self.by_pair.get(old.pair)
+        if times:
+            # a pair's times are in order; its oldest is this entry unless a match used it up
+            if times[0] <= old.time:
+                times.popleft()
+            if not times:
+                del self.by_pair[old.pair]
+
+
 class ImpactMatcher:
-    """Remembers recently heard impacts; decides whether an owner's event still needs playing."""
+    """One impact, two sources: our own simulation (a prediction, heard at once) and the owner's
+    event (the truth, a little later; or, for a body shown in the past, a little earlier). Whichever
+    comes first is played and remembered; the other, within the window, is the same impact and is
+    dropped."""
 
     def __init__(self, window: float = MATCH_WINDOW_S, capacity: int = 4096) -> None:
         if not window > 0:
             raise ValueError(f"window must be > 0 s, got {window!r}")
         self.window = window
-        self.capacity = capacity
-        self._heard: dict[Pair, deque[float]] = {}
-        self._order: deque[HeardImpact] = deque()
-        self.matched = 0
+        self._local = _Heard(window, capacity)
+        self._remote = _Heard(window, capacity)
+        #: local impacts dropped (the owner's event came first), owner events dropped (our
+        #: simulation came first), owner events played (our world missed the impact)
+        self.matched_local = 0
+        self.matched_remote = 0
         self.played_late = 0
 
-    def heard(self, pair: Pair, time: float) -> None:
-        """A local impact of ``pair`` was played at ``time``."""
-        self._forget_before(time - self.window)
-        self._heard.setdefault(pair, deque()).append(time)
-        self._order.append(HeardImpact(pair, time))
-        while len(self._order) > self.capacity:
-            self._drop_oldest()
+    @property
+    def matched(self) -> int:
+        return self.matched_local + self.matched_remote
 
-    def should_play(self, pair: Pair, time: float) -> bool:
-        """An owner's impact of ``pair`` arrived at ``time``: False when a local prediction of it was
-        heard within the window (that prediction is used up), True when it must be played now."""
-        self._forget_before(time - self.window)
-        times = self._heard.get(pair)
-        if times:
-            times.popleft()
-            if not times:
-                del self._heard[pair]
-            self.matched += 1
+    def local(self, pair: Pair, time: float) -> bool:
+        """Our simulation reports an impact of ``pair``: True if it is to be played."""
+        if self._remote.take(pair, time):
+            self.matched_local += 1
             return False
-        self.played_late += 1
+        self._local.add(pair, time)
         return True
 
-    def _forget_before(self, horizon: float) -> None:
-        while self._order and self._order[0].time < horizon:
-            self._drop_oldest()
-
-    def _drop_oldest(self) -> None:
-        old = self._order.popleft()
-        times = self._heard.get(old.pair)
-        if times:
-            # the pair's times are in order; the oldest entry of ``_order`` is its oldest unless a
-            # match already used it up
-            if times[0] <= old.time:
-                times.popleft()
-            if not times:
-                del self._heard[old.pair]
+    def remote(self, pair: Pair, time: float) -> bool:
+        """An owner's event of an impact of ``pair`` arrived: True if it is to be played (our world
+        did not hear it)."""
+        if self._local.take(pair, time):
+            self.matched_remote += 1
+            return False
+        self._remote.add(pair, time)
+        self.played_late += 1
+        return True
 
 
 def impacts_to_publish(

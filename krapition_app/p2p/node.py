@@ -44,6 +44,7 @@ from ..model.events import (
     ObjectMoved,
     SystemStop,
     UserAction,
+    UserCommand,
 )
 from ..model.messages import EventPublish, EventSubscribe, Message
 from ..model.scene import BodySpec
@@ -513,11 +514,12 @@ class Node:
         assert self.ledger is not None
         return self.ledger.append(self.ledger.node_uri, ObjectMoved(tick=tick, bodies=tuple(bodies)))
 
-    def publish(self, payload: UserAction | CollisionDetected) -> SignedEvent:
-        """An action on the world (a drag of any body, for its owner to apply) or an impact of our
-        bodies (for every node to hear) as one signed event on our chain."""
+    def publish(self, payload: UserAction | UserCommand | CollisionDetected) -> SignedEvent:
+        """An action on the world (a drag of any body, for its owner to apply), a command (an owner's
+        answer to one) or an impact of our bodies (for every node to hear) as one signed event on our
+        chain."""
         assert self.ledger is not None
-        if not isinstance(payload, UserAction | CollisionDetected):
+        if not isinstance(payload, UserAction | UserCommand | CollisionDetected):
             raise TypeError(f"only user actions and collisions are published this way, not {type(payload)}")
         return self.ledger.append(self.ledger.node_uri, payload)
 

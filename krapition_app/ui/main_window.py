@@ -58,6 +58,8 @@ class MainWindow(QtWidgets.QMainWindow):
     eventsArrived = QtCore.Signal(object)
     #: Session > Connect to Address finished: the address, and "" or why it failed
     connectFinished = QtCore.Signal(str, str)
+    #: a line from the session for the status bar (a refused grab, a peer gone), from its thread
+    sessionNotice = QtCore.Signal(str)
 
     def __init__(self, scene: Scene, scene_path: Path | None, paths: AppPaths,
                  settings: QtCore.QSettings, *, physics: bool = True,
@@ -96,6 +98,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.peersChanged.connect(self._on_peers)
         self.eventsArrived.connect(self._on_events)
         self.connectFinished.connect(self._on_connect_finished)
+        self.sessionNotice.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.palette = SpawnPalette(self)
         self.addToolBar(QtCore.Qt.ToolBarArea.TopToolBarArea, self.palette)
         self.menu_by_title("&View").addAction(self.palette.toggleViewAction())
@@ -471,8 +474,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.session = session
         session.on_peers = self._emit_peers
         session.on_events = self._emit_events
+        session.on_notice = self._emit_notice
         if self.controller is not None:
             self.controller.owner_tint = OwnerTint(session)
+            self.controller.session = session
+            session.on_remote_impacts = self.controller.hear_remote
             self.controller.ready.connect(lambda: session.attach(self.controller.world))
             if self.controller.world is not None:
                 session.attach(self.controller.world)
@@ -486,6 +492,10 @@ class MainWindow(QtWidgets.QMainWindow):
         """Node thread: on to the GUI thread (a queued signal)."""
         with contextlib.suppress(RuntimeError):  # the window is gone
             self.peersChanged.emit(peers)
+
+    def _emit_notice(self, text: str) -> None:
+        with contextlib.suppress(RuntimeError):
+            self.sessionNotice.emit(text)
 
     def _emit_events(self, events) -> None:
         with contextlib.suppress(RuntimeError):

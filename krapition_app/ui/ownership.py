@@ -20,9 +20,14 @@ def node_colour(fingerprint: str) -> str:
     return "#" + "".join(f"{round(c * 255):02x}" for c in node_rgb(fingerprint))
 
 
+#: the tint of a body whose owner left or went silent: frozen, and shown as such
+STALE_RGB = (0.42, 0.42, 0.45)
+
+
 class OwnerTint:
-    """(n, 3) RGB of each body's owner for a snapshot's names, NaN for our own bodies; recomputed
-    only when the names or the session's remote bodies change, never per frame."""
+    """(n, 3) RGB of each body's owner for a snapshot's names, NaN for our own bodies, grey for bodies
+    whose owner is gone (stale); recomputed only when the names or the session's remote bodies (or
+    their staleness) change, never per frame."""
 
     def __init__(self, session) -> None:
         self.session = session
@@ -34,12 +39,13 @@ class OwnerTint:
         key = (names, self.session.remote_version)
         if key != self._key or self._rgb is None:
             rgb = np.full((len(names), 3), np.nan, np.float32)
+            stale = getattr(self.session, "stale_authors", frozenset())
             for i, name in enumerate(names):
                 author = self.session.owner_of(name)
                 if author is not None:
                     colour = self._colours.get(author)
                     if colour is None:
                         colour = self._colours[author] = node_rgb(fingerprint_of(author))
-                    rgb[i] = colour
+                    rgb[i] = STALE_RGB if author in stale else colour
             self._key, self._rgb = key, rgb
         return self._rgb

@@ -18,7 +18,7 @@ from PySide6 import QtCore, QtGui
 from ..engine.acoustics import AudioEngine, ListenerPose
 from ..engine.clock import SimulationClock
 from ..engine.sounding import body_table
-from ..engine.world import Delete, Spawn, World
+from ..engine.world import Delete, Drag, Release, Spawn, World
 from ..model.errors import KrapitionError
 from ..model.scene import BodySpec, Scene
 from .bodies import body_from_snapshot
@@ -51,6 +51,8 @@ class WorldController(QtCore.QObject):
         self.listener_follows_camera = True
         #: set when the window joins a session: other nodes' bodies are tinted with their colour
         self.owner_tint: OwnerTint | None = None
+        #: the LAN session, once joined: drags of remote bodies and our impacts go through it
+        self.session = None
         self._listener_key: tuple | None = None
         self.undo_stack = QtGui.QUndoStack(self)
         self.clock = SimulationClock()
@@ -93,7 +95,8 @@ class WorldController(QtCore.QObject):
         def build() -> None:
             self._warm.wait()
             built: list[World] = []
-            on_contacts = (lambda events: self._sound(built[0], events)) if self.audio else None
+            # always: without a sound device our impacts are still published for the other nodes
+            on_contacts = lambda events: self._sound(built[0], events)  # noqa: E731
             world = World.from_scene(scene, clock=self.clock, on_contacts=on_contacts)
             built.append(world)
             self._new_world = world
@@ -129,12 +132,27 @@ class WorldController(QtCore.QObject):
     # ---- per frame ----------------------------------------------------------------------------
 
     def _sound(self, world: World, events) -> None:
-        """Simulation thread, once per step: the step's contacts go to the audio engine."""
+        """Simulation thread, once per step: the step's contacts go to the session (which publishes
+        the impacts this node owns, and drops those an owner's event already played) and to the audio
+        engine."""
+        session = self.session
+        if session is not None and len(events):
+            events = session.local_contacts(events, world)
         if len(events) and self.audio is not None:
             try:
                 self.audio.submit(events, body_table(world), step_dt=world.sim.settings.dt)
             except KrapitionError as exc:  # bad input is the engine's to refuse; the world goes on
                 log.warning("contacts not heard", extra={"reason": str(exc)})
+
+    def hear_remote(self, contacts, world: World) -> None:
+        """(the session's thread) Owners' impacts our own world did not have: heard now, placed for
+        our listener."""
+        if self.audio is None or world is not self.world:
+            return
+        try:
+            self.audio.submit(contacts, body_table(world), step_dt=world.sim.settings.dt)
+        except KrapitionError as exc:
+            log.warning("remote impacts not heard", extra={"reason": str(exc)})
 
     def _follow_camera(self) -> None:
         if self.audio is None or not self.listener_follows_camera:
@@ -185,6 +203,8 @@ class WorldController(QtCore.QObject):
             body = body_from_snapshot(self.world.snapshot(), command.name)
             self.undo_stack.push(DeleteBody(self.world.submit, body))
         else:
+            if self.session is not None and isinstance(command, Drag | Release):
+                self.session.local_drag(command)  # a peer's body: its owner applies the drag
             self.world.submit(command)
 
     def edit_state(self, name: str, position: tuple, velocity: tuple) -> None:

@@ -45,30 +45,41 @@ def test_exactly_one_owner_publishes_each_pair(auth_a, name_a, other):
 def test_a_predicted_impact_is_not_heard_again():
     m = ImpactMatcher(window=0.4)
     pair = pair_key(uri("h:1", "a-1"), None)
-    m.heard(pair, 10.0)
-    assert not m.should_play(pair, 10.2)  # the owner's event of the same impact: matched
-    assert m.should_play(pair, 10.25)  # a second impact the local copy never had: played late
+    assert m.local(pair, 10.0)  # our simulation: played at once
+    assert not m.remote(pair, 10.2)  # the owner's event of the same impact: matched
+    assert m.remote(pair, 10.25)  # a second impact the local copy never had: played late
     assert (m.matched, m.played_late) == (1, 1)
+
+
+def test_an_owners_event_before_our_copy_hits_is_heard_once():
+    m = ImpactMatcher(window=0.4)
+    pair = pair_key(uri("h:1", "a-1"), uri("h:2", "b-1"))
+    assert m.remote(pair, 5.0)  # the owner's event first: our copy is shown ~50 ms in the past
+    assert not m.local(pair, 5.05)  # then our copy hits: the same impact
+    assert m.local(pair, 5.06)
 
 
 def test_matching_is_per_pair_and_within_the_window():
     m = ImpactMatcher(window=0.4)
     p, q = pair_key(uri("h:1", "a-1"), uri("h:2", "b-1")), pair_key(uri("h:1", "a-2"), None)
-    m.heard(p, 1.0)
-    m.heard(p, 1.1)
-    assert m.should_play(q, 1.2)  # another pair
-    assert not m.should_play(p, 1.3)
-    assert not m.should_play(p, 1.35)
-    assert m.should_play(p, 1.36)  # both predictions used up
-    m.heard(p, 2.0)
-    assert m.should_play(p, 2.5)  # heard too long ago to be this impact
+    m.local(p, 1.0)
+    m.local(p, 1.1)
+    assert m.remote(q, 1.2)  # another pair
+    assert not m.remote(p, 1.3)
+    assert not m.remote(p, 1.35)
+    assert m.remote(p, 1.36)  # both predictions used up
+    m.local(p, 2.0)
+    assert m.remote(p, 2.5)  # heard too long ago to be this impact
 
 
 def test_the_matcher_stays_bounded():
     m = ImpactMatcher(window=1000.0, capacity=100)
     for k in range(1000):
-        m.heard(pair_key(uri("h:1", f"a-{k}"), None), float(k) * 1e-3)
-    assert len(m._order) == 100 and sum(len(t) for t in m._heard.values()) == 100
+        m.local(pair_key(uri("h:1", f"a-{k}"), None), float(k) * 1e-3)
+    heard = m._local
+    assert len(heard.order) == 100 and sum(len(t) for t in heard.by_pair.values()) == 100
+    assert not m.remote(pair_key(uri("h:1", "a-999"), None), 1.0)
+    assert m.remote(pair_key(uri("h:1", "a-0"), None), 1.0)  # forgotten: beyond the capacity
 
 
 def _contacts(rows):
@@ -168,6 +179,6 @@ def test_node_b_hears_a_predicted_impact_once():
     matcher = ImpactMatcher()
     heard_local = [t for t, contacts, _ in steps if (contacts.kind == IMPACT).any()]
     for t in heard_local:
-        matcher.heard(pair_key(BALL_URI, None), t)
-    late = [event for t, event in published if matcher.should_play(pair_key(event.body_a, event.body_b), t)]
+        assert matcher.local(pair_key(BALL_URI, None), t)
+    late = [event for t, event in published if matcher.remote(pair_key(event.body_a, event.body_b), t)]
     assert late == [] and matcher.matched == len(published)
