@@ -197,8 +197,11 @@ class Session:
         # stale: remote bodies whose owner is not connected (frozen where their owner left them)
         self._connected: frozenset[str] | None = None
         self.stale_authors: frozenset[bytes] = frozenset()
+        #: (author, [(uri, body)]) of objects that came as a snapshot behind a checkpoint
+        self._snapshots: queue.SimpleQueue[tuple[bytes, list[tuple[str, BodySpec]]]] = queue.SimpleQueue()
         self.node.on_events = self._node_events
         self.node.on_peers = self._node_peers
+        self.node.on_snapshot = self._node_snapshot
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
@@ -221,6 +224,7 @@ class Session:
             self._thread = None
         self.node.on_events = None
         self.node.on_peers = None
+        self.node.on_snapshot = None
         self.node.stop()
 
     def attach(self, world: World | None) -> None:
@@ -280,6 +284,16 @@ class Session:
                 self._inbox.put((event, now))
         if self.on_events is not None:
             self.on_events(events)
+
+    def _node_snapshot(self, author: bytes, projection: Any) -> None:
+        """An author's objects behind a checkpoint arrived (a late join: no event announces them). Their
+        current values (the snapshot plus the tail after it) join our world at the next pump."""
+        bodies = []
+        for uri in projection.values:
+            found = self.node.read_local(uri)
+            if found is not None and found.body is not None:
+                bodies.append((uri, found.body))
+        self._snapshots.put((author, bodies))
 
     def _node_peers(self, peers: tuple[PeerSnapshot, ...]) -> None:
         self._connected = frozenset(p.node_id for p in peers if str(getattr(p.liveness, "value", p.liveness))
@@ -347,6 +361,14 @@ class Session:
             self._publish_interaction(world)
 
     def _take_inbox(self) -> None:
+        while True:
+            try:
+                author, bodies = self._snapshots.get_nowait()
+            except queue.Empty:
+                break
+            for uri, spec in bodies:
+                if uri not in self.remote:
+                    self._remote_created(uri, author, spec)
         while True:
             try:
                 event, arrival = self._inbox.get_nowait()

@@ -148,7 +148,7 @@ class FakeNode:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, tuple]] = []
-        self.on_events = self.on_peers = None
+        self.on_events = self.on_peers = self.on_snapshot = None
 
     def submit(self, fn, *args):
         import concurrent.futures
@@ -299,3 +299,25 @@ def test_remote_copies_follow_their_owner_through_the_codec_and_the_interpolator
     assert np.abs(world_a.snapshot().velocity).max() < 0.03  # (at rest, or as good as)
     # B never published A's bodies
     assert not node_b.outbox
+
+
+def test_bodies_behind_a_checkpoint_join_the_world_when_their_snapshot_arrives() -> None:
+    """A late joiner learns an author's older objects from a snapshot, not from events: the node's
+    on_snapshot brings their current values into the world."""
+    from types import SimpleNamespace
+
+    node = FakeNode()
+    other = b"\x03" * 32
+    uri = "krapition://10.0.0.3:9000/physics/objects/old-ball"
+    spec = BodySpec(name="old-ball", shape="sphere", radius=0.1, position=(0.5, 0, 0.1))
+    node.read_local = lambda u: SimpleNamespace(body=spec) if u == uri else None  # type: ignore[attr-defined]
+    session = Session(node)  # type: ignore[arg-type]
+    world = World(Scene(name="w"))
+    session.attach(world)
+    node.on_snapshot(other, SimpleNamespace(values={uri: None, "krapition://10.0.0.3:9000/x/y/z": None}))
+    for _ in range(2):
+        session.pump()
+        world.step()
+    name = local_name("old-ball", other)
+    assert world.snapshot().names == (name,) and session.owner_of(name) == other
+    assert tuple(position(world, name)[:2]) == pytest.approx((0.5, 0.0), abs=1e-3)
