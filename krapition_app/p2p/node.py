@@ -46,7 +46,7 @@ from ..model.events import (
     UserAction,
     UserCommand,
 )
-from ..model.messages import EventPublish, EventSubscribe, Message
+from ..model.messages import EventPublish, EventSubscribe, Heartbeat, Message
 from ..model.scene import BodySpec
 from ..model.uri import Authority, KrapitionURI
 from ..store.database import DB_FILE_NAME, Store
@@ -64,7 +64,7 @@ from .peers import PeerInfo, PeerSnapshot
 from .protocol.errors import ProtocolError, TransportError
 from .replication import Replicator
 from .routing import ReadResult, Router
-from .transport import Transport, TransportConfig
+from .transport import HeartbeatContent, Transport, TransportConfig
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +143,10 @@ class Node:
         #: a snapshot behind a checkpoint was installed: (author, its projection at our head); the
         #: objects it holds came with no event
         self.on_snapshot: Callable[[bytes, Projection], None] | None = None
+        #: what our heartbeats carry (load, per-owner state hashes, their tick), and a callback for
+        #: each peer's heartbeat (node id, Heartbeat): the session's load balancing and desync checks
+        self.heartbeat_content: Callable[[], HeartbeatContent] | None = None
+        self.on_heartbeat: Callable[[str, Heartbeat], None] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._ready = False
         self._restoring = False
@@ -206,6 +210,8 @@ class Node:
                                on_message=self._on_message, on_event=self._on_transport_event)
             self.transport = self.lan.transport
             await self.lan.start()
+        self.transport.heartbeat_content = self._heartbeat_content
+        self.transport.on_heartbeat = self._on_heartbeat
         self.blobs = BlobServer(self.transport)
         restoring = key_existed and not db_existed
         if restoring:
@@ -460,6 +466,14 @@ class Node:
                 node_id=peer.node_id, name=peer.name[:300], authority=peer.authority[:300],
                 fingerprint=peer.fingerprint))
         self.replicator.peer_joined(peer)
+
+    def _heartbeat_content(self) -> HeartbeatContent:
+        provider = self.heartbeat_content
+        return provider() if provider is not None else (0.0, {}, 0)
+
+    def _on_heartbeat(self, node_id: str, heartbeat: Heartbeat) -> None:
+        if self.on_heartbeat is not None:
+            self.on_heartbeat(node_id, heartbeat)
 
     def _on_snapshot(self, author: bytes, projection: Projection) -> None:
         if self.on_snapshot is None:

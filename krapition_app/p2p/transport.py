@@ -75,6 +75,8 @@ log = logging.getLogger(__name__)
 NodeEvent = NodeJoined | NodeLeft
 #: message types the transport itself looks at before the handler
 _CONTROL = frozenset({Heartbeat, Ack, Nack, DataResponse, Disconnect, Connect})
+#: (load 0..1, author hex -> state hash, the tick the hashes are of)
+HeartbeatContent = tuple[float, dict[str, bytes], int]
 MessageHandler = Callable[[PeerInfo, Message], Awaitable[None] | None]
 EventHandler = Callable[[NodeEvent], None]
 
@@ -179,6 +181,11 @@ class Transport:
         self.peer_log = PeerLogger(log)
         self.port: int | None = None
         self.kicked: dict[str, int] = {}
+        #: what our heartbeats carry besides their seq (load, per-owner state hashes, confirmed tick);
+        #: asked at every heartbeat, so it must be cheap (the session keeps it ready)
+        self.heartbeat_content: Callable[[], HeartbeatContent] | None = None
+        #: called with (peer node id, heartbeat) for every heartbeat a peer sends
+        self.on_heartbeat: Callable[[str, Heartbeat], None] | None = None
         self._server: Any = None
         self._sessions: set[_Session] = set()
         self._by_node: dict[str, _Session] = {}
@@ -382,6 +389,11 @@ class Transport:
             return
         if isinstance(data, Heartbeat):
             self._enqueue(session, self._message(Ack(ref=message.id), peer.node_id))
+            if self.on_heartbeat is not None:
+                try:
+                    self.on_heartbeat(peer.node_id, data)
+                except Exception:
+                    log.exception("on_heartbeat failed")
             return
         if isinstance(data, Ack) and data.ref in session.hb_sent:
             peer.rtt.add(now - session.hb_sent.pop(data.ref))
@@ -590,6 +602,16 @@ class Transport:
             session.peer.rtt.add(rtt)
         return rtt
 
+    def _heartbeat(self, seq: int) -> Heartbeat:
+        if self.heartbeat_content is None:
+            return Heartbeat(seq=seq)
+        try:
+            load, hashes, tick = self.heartbeat_content()
+            return Heartbeat(seq=seq, load=min(max(load, 0.0), 1.0), state_hashes=hashes, confirmed_tick=tick)
+        except Exception:  # a bad provider must not stop the heartbeats (the peer would think us dead)
+            log.exception("heartbeat content failed")
+            return Heartbeat(seq=seq)
+
     async def kick(self, node_id: str, reason: str) -> None:
         """Drops the connection to a peer that misbehaved (counted in :attr:`kicked` by reason,
         logged once, ``NodeLeft(reason="kicked")``); nothing happens when it is not connected."""
@@ -624,7 +646,7 @@ class Transport:
             if now - session.last_hb >= interval:
                 session.last_hb = now
                 session.hb_seq += 1
-                message = self._message(Heartbeat(seq=session.hb_seq), peer.node_id)
+                message = self._message(self._heartbeat(session.hb_seq), peer.node_id)
                 if len(session.hb_sent) > 64:
                     session.hb_sent.pop(next(iter(session.hb_sent)))
                 session.hb_sent[message.id] = now

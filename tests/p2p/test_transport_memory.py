@@ -255,3 +255,29 @@ def test_a_failing_handler_costs_no_connection() -> None:
         await b.close()
 
     run(main)
+
+
+def test_heartbeats_carry_load_and_state_hashes_and_survive_a_failing_provider() -> None:
+    async def main() -> None:
+        clock, net = MockClock(), MemoryNetwork()
+        a, b = make(net, clock, "alpha"), make(net, clock, "beta")
+        await joined(a, b)
+        got: list = []
+        b.on_heartbeat = lambda node_id, hb: got.append((node_id, hb))
+        a.heartbeat_content = lambda: (0.25, {"ab" * 32: b"\x01" * 16}, 42)
+        await tick(clock, [a, b], 2.0)
+        assert got and got[-1][0] == a.node_id
+        hb = got[-1][1]
+        assert (hb.load, hb.state_hashes, hb.confirmed_tick) == (0.25, {"ab" * 32: b"\x01" * 16}, 42)
+
+        def broken() -> tuple:
+            raise RuntimeError("provider failed")
+        a.heartbeat_content = broken
+        got.clear()
+        await tick(clock, [a, b], 5.0)
+        assert got and got[-1][1].state_hashes == {}  # plain heartbeats: the link stays alive
+        assert b.peers.get(a.node_id).liveness is Liveness.ALIVE  # type: ignore[union-attr]
+        await a.close()
+        await b.close()
+
+    run(main)
