@@ -18,7 +18,7 @@ def test_a_small_run_reports_the_keys_with_sane_values() -> None:
     parser = argparse.ArgumentParser()
     bench_session.add_arguments(parser)
     args = parser.parse_args(["--json", "--nodes", "3", "--bodies", "30", "--seconds", "2", "--settle", "2",
-                              "--rest-seconds", "0.5"])
+                              "--rest-seconds", "0.5", "--late-join", "40"])
     result = bench_session.run(args)
     for key in ("kbit_per_s_per_node", "naive_kbit_per_s_per_node", "compression_ratio",
                 "error_mm_moving_median", "error_mm_moving_p99", "error_mm_rest_p99", "display_delay_ms_p95",
@@ -31,4 +31,8 @@ def test_a_small_run_reports_the_keys_with_sane_values() -> None:
     assert result["error_samples"]["moving"] > 0 and result["error_samples"]["rest"] > 0
     assert result["display_delay_ms_p95"] > 0 and result["cpu_fraction_per_node"] > 0
     assert result["decode_errors"] == 0
-    assert set(result["met"]) == {"kbit_per_s_per_node", "error_mm_rest_p99", "display_delay_ms_p95"}
+    assert set(result["met"]) == {"kbit_per_s_per_node", "error_mm_rest_p99", "display_delay_ms_p95",
+                                  "late_join_s"}
+    # a fresh node joining a world of 40 bodies (owner in its own process) gets all of them in place
+    assert result["late_join_bodies"] == 40 and result["late_join_in_sync"] is True
+    assert result["late_join_s"] > 0 and result["late_join_all_bodies_s"] <= result["late_join_s"]

@@ -46,6 +46,8 @@ DESCRIPTION = "LAN session: motion kbit/s per node vs full state, remote-copy er
 
 RADIUS = 0.1
 SPACING = 0.6
+#: the issue's goal: a late joiner with 10,000 bodies in the world is in sync within this (s)
+LATE_JOIN_GOAL_S = 3.0
 WARM_UP_S = 2.0
 
 
@@ -60,6 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="motion budget of one copy of a node's chain, kbit/s (default: the session's)")
     parser.add_argument("--kick-every", type=float, default=2.0,
                         help="in the moving phase each body is thrown up again about this often (s)")
+    parser.add_argument("--late-join", type=int, default=10_000, metavar="N",
+                        help="then time a late joiner into a world of N bodies (default 10000; 0: skip)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true", help="print JSON (always on; for symmetry)")
 
@@ -417,6 +421,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     sys.setswitchinterval(0.001)
     try:
         with tempfile.TemporaryDirectory(prefix="krapition-bench-session-") as folder:
-            return _run(args, Path(folder))
+            result = _run(args, Path(folder))
+        if args.late_join > 0:
+            from .late_join import measure
+
+            with tempfile.TemporaryDirectory(prefix="krapition-bench-late-join-") as folder:
+                result.update(measure(args.late_join, Path(folder)))
+            seconds = result["late_join_s"]
+            result["met"]["late_join_s"] = seconds is not None and seconds <= LATE_JOIN_GOAL_S
+        return result
     finally:
         sys.setswitchinterval(switch)
