@@ -47,4 +47,11 @@ def warm_up(progress: Progress | None = None) -> None:
     # a body far away makes the grid too sparse for the dense broad phase: its hashed path compiles
     sim.add_body("sphere", 0.1, position=(2000.0, 0.0, 0.12))
     sim.step()
+    # a world of one body (or none): its rows of the packed body arrays look contiguous to numba,
+    # a type of their own (without this, the first one-body world compiled for half a minute)
+    single = Simulation(settings=Settings(substeps=2))
+    single.add_body("box", (0.1, 0.1, 0.1), position=(0.0, 0.0, 0.5))
+    single.start_drag(0, (0.0, 0.0, 0.5))
+    single.step()
+    single.raycast((0.0, -5.0, 0.5), (0.0, 1.0, 0.0))
     report(1.0, "physics ready")
