@@ -50,13 +50,30 @@ from .model.events import (
     UserAction,
     UserCommand,
 )
+from .model.messages import Heartbeat
 from .model.motion import MotionDecodeError, MotionDecoder
 from .model.scene import BodySpec
 from .model.uri import MAX_NAME_LENGTH, KrapitionURI
+from .p2p.balancing import DEFAULT_STRATEGY, Balancer, Strategy, parse_strategy
 from .p2p.chain import SignedEvent
 from .p2p.identity import node_id_of
 from .p2p.node import Node
 from .p2p.peers import PeerSnapshot
+from .p2p.transport import HeartbeatContent
+from .session_handover import (
+    ADOPT_WINDOW_S,
+    ADOPTED,
+    FORGET_S,
+    HANDED_OVER,
+    HOLD_BACK_S,
+    LEAVE_WAIT_S,
+    ORPHAN_S,
+    RECLAIM_S,
+    TARGET_GONE_S,
+    Handoff,
+    orphan_adopter,
+    unique_name,
+)
 from .session_motion import MotionPublisher, MotionSettings
 
 log = logging.getLogger(__name__)
@@ -76,6 +93,9 @@ _CONTACT_FIELDS = ("body_a", "body_b", "point", "normal", "normal_impulse", "nor
 #: (1 - |q1.q2|; 1e-6 is about 3 mrad)
 HOLD_POSITION_TOLERANCE = 5e-4
 HOLD_TURN_TOLERANCE = 1e-6
+#: owned bodies that make a full load (the heartbeat's ``load`` is the larger of this share and the
+#: share of real time our physics steps take)
+LOAD_CAPACITY_BODIES = 2000
 
 
 def local_name(name: str, author: bytes) -> str:
@@ -199,9 +219,29 @@ class Session:
         self.stale_authors: frozenset[bytes] = frozenset()
         #: (author, [(uri, body)]) of objects that came as a snapshot behind a checkpoint
         self._snapshots: queue.SimpleQueue[tuple[bytes, list[tuple[str, BodySpec]]]] = queue.SimpleQueue()
+        # hand-over: bodies given to other nodes (new URIs there, tombstones here), and adopted
+        #: the load-balancing strategy a hand-over follows (a setting), and the balancer it uses
+        self.strategy: Strategy = DEFAULT_STRATEGY
+        self.balancer = Balancer()
+        #: the newest heartbeat load of each peer (node id -> 0..1), written on the node's thread
+        self._peer_loads: dict[str, float] = {}
+        #: tombstones that point to a new URI, not adopted yet (old URI -> hand-over)
+        self.handoffs: dict[str, Handoff] = {}
+        #: hand-overs for us to adopt (old URI), checked every pump
+        self._to_adopt: list[str] = []
+        #: new URI -> (old URI, when the adoption was told): the new copy waits for the old one to go
+        self._moved_into: dict[str, tuple[str, float]] = {}
+        #: names of our bodies handed over whose Delete our world has not done yet
+        self._leaving: set[str] = set()
+        #: counters: bodies handed over, adopted, taken back
+        self.handed_over = 0
+        self.adopted = 0
+        self.reclaimed = 0
         self.node.on_events = self._node_events
         self.node.on_peers = self._node_peers
         self.node.on_snapshot = self._node_snapshot
+        self.node.heartbeat_content = self._heartbeat_content
+        self.node.on_heartbeat = self._on_heartbeat
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
@@ -217,7 +257,13 @@ class Session:
             self._thread = threading.Thread(target=self._run, name="krapition-session", daemon=True)
             self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, hand_over: bool = False, *, strategy: str | Strategy | None = None,
+             wait: float = LEAVE_WAIT_S) -> None:
+        """Stops the pump and the node. ``hand_over``: first hand our bodies to the connected peers
+        (see :meth:`leave`) instead of leaving them frozen and stale on theirs."""
+        if hand_over:
+            self.leave(strategy=strategy, wait=wait)
+            return
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5.0)
@@ -225,7 +271,55 @@ class Session:
         self.node.on_events = None
         self.node.on_peers = None
         self.node.on_snapshot = None
+        self.node.heartbeat_content = None
+        self.node.on_heartbeat = None
         self.node.stop()
+
+    def leave(self, *, strategy: str | Strategy | None = None, wait: float = LEAVE_WAIT_S) -> dict[str, str]:
+        """Leaves the session handing our bodies over: each goes to a connected peer chosen by the
+        strategy (default: :attr:`strategy`); waits (at most ``wait`` seconds) until the new owners
+        adopted them, then stops. A body no one adopted in that time (a peer without a world, one
+        that went away) is taken back first: it stays ours, frozen for the others as before.
+        Returns name -> new URI of what was handed over and adopted."""
+        moved: dict[str, str] = {}
+        try:
+            moved = self.hand_over(strategy=strategy) if self._world is not None else {}
+            deadline = time.monotonic() + max(0.0, wait)
+            while self.pending_hand_overs() and time.monotonic() < deadline:
+                if self._thread is None:
+                    self.pump()
+                time.sleep(0.02)
+            pending = self.pending_hand_overs()
+            if pending:
+                log.warning("session: bodies handed over were not adopted: taken back",
+                            extra={"pending": len(pending)})
+                back = self._take_back(pending)
+                moved = {n: u for n, u in moved.items() if self.node.uri_for(n) not in pending}
+                deadline = time.monotonic() + 1.5  # on our chain again before the node stops
+                while not back <= self._published and time.monotonic() < deadline:
+                    if self._thread is None:
+                        self.pump()
+                    time.sleep(0.02)
+        finally:
+            self.stop()
+        return moved
+
+    def _take_back(self, old_uris: list[str]) -> set[str]:
+        """Our bodies handed over but not adopted are ours again (in our world, at their old URI)."""
+        back = set()
+        with self._lock:
+            world = self._world
+            if world is None:
+                return back
+            names = set(world.snapshot().names)
+            for uri in old_uris:
+                h = self.handoffs.get(uri)
+                if h is not None:
+                    name = self._reclaim(world, names, h)
+                    if name is not None:
+                        back.add(name)
+                        names.add(name)
+        return back
 
     def attach(self, world: World | None) -> None:
         """The world to join (any thread; a new one replaces the old, e.g. another scene opened)."""
@@ -357,6 +451,8 @@ class Session:
             self._update_stale()
             self._apply_drags(world)
             self._apply_remote(world, now)
+            if self.handoffs:
+                self._adopt(world)
             self._publish(world)
             self._publish_interaction(world)
 
@@ -379,13 +475,16 @@ class Session:
                 if isinstance(payload, ObjectCreated):
                     self._remote_created(event.uri, event.author, payload.body)
                 elif isinstance(payload, ObjectDeleted):
-                    self._remote_deleted(event.uri)
+                    self._remote_deleted(event.uri, payload, event, arrival)
                 elif isinstance(payload, ObjectMoved):
                     self._remote_moved(event.uri, event.author, payload, arrival)
                 elif isinstance(payload, UserAction):
                     self._remote_action(event.author, payload, arrival)
                 elif isinstance(payload, UserCommand):
-                    self._remote_command(event.author, payload)
+                    if payload.command == ADOPTED:
+                        self._remote_adopted(event, payload, arrival)
+                    else:
+                        self._remote_command(event.author, payload)
                 elif isinstance(payload, CollisionDetected):
                     self._remote_impact(payload, arrival)
             except (ValueError, TypeError) as exc:
@@ -396,6 +495,8 @@ class Session:
         if (parsed.kind, parsed.collection) != ("physics", "objects"):
             return
         name = local_name(spec.name, author)
+        if self.handoffs:
+            self.handoffs.pop(uri, None)  # handed over, then taken back by its owner: nothing to adopt
         old = self.remote.get(uri)
         slot = old.slot if old is not None else self.interpolator.add(author)
         body = RemoteBody(uri=uri, author=author, local=name, spec=replace(spec, name=name), slot=slot)
@@ -412,7 +513,10 @@ class Session:
         self._dirty.add(uri)
         self._remote_version += 1
 
-    def _remote_deleted(self, uri: str) -> None:
+    def _remote_deleted(self, uri: str, payload: ObjectDeleted | None = None,
+                        event: SignedEvent | None = None, arrival: float = 0.0) -> None:
+        if payload is not None and payload.moved_to is not None and event is not None:
+            self._tombstone(uri, payload.moved_to, event, arrival)
         body = self.remote.pop(uri, None)
         self._dirty.discard(uri)
         if body is not None:
@@ -501,6 +605,8 @@ class Session:
             body = self.remote[uri]
             if body.local in self._spawning:
                 continue  # its Spawn is queued
+            if uri in self._moved_into and self._held_back(uri, names):
+                continue  # a body handed over: its old copy must go first
             if body.local in names:
                 self._dirty.discard(uri)
                 continue
@@ -714,6 +820,216 @@ class Session:
         author = self.owner_of(name)
         return author is not None and author in self.stale_authors
 
+    # ---- hand-over: our bodies to other nodes, theirs to us (see session_handover) ---------------
+
+    def hand_over(self, names: list[str] | tuple[str, ...] | set[str] | None = None, *,
+                  strategy: str | Strategy | None = None, target: str | None = None) -> dict[str, str]:
+        """(any thread but the node's) Hands our bodies (``names``; all by default) to connected
+        peers: each to the peer the load-balancing ``strategy`` (default :attr:`strategy`) picks, or
+        to the peer of authority ``target``. Each leaves our world now and lives on under a new URI
+        of its new owner; our chain gets a tombstone pointing there. Returns name -> new URI (empty
+        when no peer is connected)."""
+        chosen = parse_strategy(strategy) if strategy is not None else self.strategy
+        with self._lock:
+            world = self._world
+            if world is None:
+                return {}
+            snap = world.snapshot()
+            wanted = set(snap.names) if names is None else set(names)
+            mine = sorted(n for n in snap.names
+                          if n in wanted and not self.is_remote(n) and n not in self._leaving)
+            if not mine:
+                return {}
+            peers = self.node.peers()
+            authorities = {p.node_id: p.authority for p in peers}
+            if target is not None:
+                if target == self.node.authority:
+                    raise ValueError("a body cannot be handed to its own owner")
+                assignment = dict.fromkeys(mine, target)
+            else:
+                self._feed_balancer(peers)
+                by_node = self.balancer.assign(mine, chosen, exclude=(self.node.node_id,))
+                assignment = {n: authorities[i] for n, i in by_node.items() if authorities.get(i)}
+            moved: dict[str, str] = {}
+            now = self.clock()
+            for name, authority in assignment.items():
+                new_name = unique_name(name, lambda n, a=authority: _object_uri(a, n) in self.remote
+                                       or any(h.new_uri == _object_uri(a, n) for h in self.handoffs.values()))
+                new_uri = _object_uri(authority, new_name)
+                spec = body_from_snapshot(snap, name)
+                if not self._submit(world, Delete(name)):
+                    continue  # the world is behind: this body stays ours
+                old_uri = self.node.uri_for(name)
+                self._leaving.add(name)
+                self._published.discard(name)
+                self.handoffs[old_uri] = Handoff(old_uri, new_uri, self.node.public_key, spec, now,
+                                                 time.time_ns())
+                self.node.submit(_write_tombstone, self.node, old_uri, spec, new_uri).add_done_callback(
+                    _log_failure)
+                moved[name] = new_uri
+            if moved:
+                self.publisher.retire(sorted(moved))
+                self.handed_over += len(moved)
+                self._remote_version += 1
+        if moved:
+            counts: dict[str, int] = {}
+            for uri in moved.values():
+                authority = str(KrapitionURI.parse(uri).authority)
+                counts[authority] = counts.get(authority, 0) + 1
+            spread = ", ".join(f"{n} to {a}" for a, n in sorted(counts.items()))
+            self._notice(f"handed {len(moved)} bodies over ({chosen.value.replace('_', ' ')}): {spread}")
+        return moved
+
+    def pending_hand_overs(self) -> list[str]:
+        """Old URIs of our bodies handed over whose adoption we have not seen yet."""
+        own = self.node.public_key
+        return [uri for uri, h in list(self.handoffs.items()) if h.author == own]
+
+    def _feed_balancer(self, peers: tuple[PeerSnapshot, ...]) -> None:
+        self.balancer.observe_peers(peers)
+        for node_id, load in list(self._peer_loads.items()):
+            if node_id in self.balancer.peers:
+                self.balancer.observe_heartbeat(node_id, load)
+
+    def _tombstone(self, uri: str, moved_to: str, event: SignedEvent, arrival: float) -> None:
+        """(pump) A peer handed its body ``uri`` over to ``moved_to``: remember it (to adopt it when
+        it names us, to see it adopted, to recover it if no one does)."""
+        old = KrapitionURI.parse(uri)
+        body = self.remote.get(uri)
+        if body is None or (old.kind, old.collection) != ("physics", "objects"):
+            return  # not a body we hold: nothing to move
+        # the spec is the owner's last word on it: the exact state it wrote just before the tombstone
+        spec = replace(body.spec, name=old.name)
+        self.handoffs[uri] = Handoff(uri, moved_to, event.author, spec, arrival, event.timestamp_ns)
+        if self.node.owns(moved_to):
+            self._to_adopt.append(uri)
+
+    def _held_back(self, uri: str, names: set[str]) -> bool:
+        """A new copy of a body handed over waits while the old copy is still in our world."""
+        old_uri, since = self._moved_into[uri]
+        old = self.remote.get(old_uri)
+        present = old_uri in self.remote or (old is not None and old.local in names)
+        if present and self.clock() - since < HOLD_BACK_S:
+            return True
+        del self._moved_into[uri]
+        return False
+
+    def _remote_adopted(self, event: SignedEvent, command: UserCommand, arrival: float) -> None:
+        """(pump) A node adopted a body handed over: the hand-over is done; its new copy may have to
+        wait for the old one to go (the two come on different chains)."""
+        moved_from = command.params.get("moved_from")
+        if command.target is None or not isinstance(moved_from, str):
+            return
+        if KrapitionURI.parse(command.target).authority != KrapitionURI.parse(event.uri).authority:
+            return  # only the owner of the new URI may say it adopted
+        self._moved_into[command.target] = (moved_from, arrival)
+        self._moved_into = dict(list(self._moved_into.items())[-4096:])
+        self.handoffs.pop(moved_from, None)
+
+    def _adopt(self, world: World) -> None:
+        """(pump) Bodies handed to us are spawned as ours; hand-overs no one adopted are recovered."""
+        now = self.clock()
+        snap = world.snapshot()
+        names = set(snap.names)
+        to_adopt, self._to_adopt = self._to_adopt, []
+        for old_uri in to_adopt:
+            h = self.handoffs.get(old_uri)
+            if h is None or old_uri in self.remote:
+                continue  # adopted already, or its old owner took it back (a late catch-up)
+            if abs(time.time_ns() - h.timestamp_ns) > ADOPT_WINDOW_S * 1e9:
+                log.info("session: a hand-over too old to adopt", extra={"uri": old_uri})
+                continue  # its old owner takes it back, or did
+            if not self._adopt_one(world, names, h, KrapitionURI.parse(h.new_uri).name):
+                self._to_adopt.append(old_uri)  # its old copy is still going: the next pump
+        if not self.handoffs:
+            return
+        own = self.node.public_key
+        connected = {p.authority: p.node_id for p in self.node.peers()
+                     if str(getattr(p.liveness, "value", p.liveness)) != "dead"}
+        for old_uri, h in list(self.handoffs.items()):
+            age = now - h.since
+            if age > FORGET_S:
+                del self.handoffs[old_uri]
+                continue
+            target = str(KrapitionURI.parse(h.new_uri).authority)
+            if target == self.node.authority:
+                continue  # ours to adopt (above)
+            target_here = target in connected
+            if h.author == own:
+                if age > RECLAIM_S or (not target_here and age > TARGET_GONE_S):
+                    self._reclaim(world, names, h)
+                continue
+            old_owner = str(KrapitionURI.parse(old_uri).authority)
+            if old_owner in connected or target_here or age < ORPHAN_S:
+                continue
+            exclude = [node_id_of(h.author)]
+            if orphan_adopter(self.node.node_id, connected.values(), exclude):
+                name = KrapitionURI.parse(h.new_uri).name
+                self._adopt_one(world, names, h, name)
+
+    def _adopt_one(self, world: World, names: set[str], h: Handoff, wanted: str) -> bool:
+        """Spawns the body of hand-over ``h`` as ours (once its old copy is gone from our world or
+        its Delete is queued ahead), tells the session, and forgets the hand-over."""
+        if h.old_uri in self.remote:
+            return False
+        old_local = local_name(KrapitionURI.parse(h.old_uri).name, h.author)
+        if old_local in names and not self._dying.get(old_local, False):
+            return False  # the old copy's Delete is not queued ahead yet
+        taken = names | self._published | self._spawning
+        name = unique_name(wanted, lambda n: n in taken or n in self._by_local)
+        new_uri = self.node.uri_for(name)
+        if not self._submit(world, Spawn(replace(h.spec, name=name))):
+            return False
+        self._spawning.add(name)
+        self.handoffs.pop(h.old_uri, None)
+        self._send(UserCommand(command=ADOPTED, target=new_uri, params={"moved_from": h.old_uri}))
+        self.adopted += 1
+        log.info("session: adopted a body", extra={"from": h.old_uri, "uri": new_uri})
+        return True
+
+    def _reclaim(self, world: World, names: set[str], h: Handoff) -> str | None:
+        """Our body handed over was not adopted: it is ours again, at its old URI if its name is
+        free (its old state; the new owner never had it)."""
+        name = unique_name(KrapitionURI.parse(h.old_uri).name,
+                           lambda n: n in names or n in self._published or n in self._by_local)
+        if not self._submit(world, Spawn(replace(h.spec, name=name))):
+            return None
+        self._spawning.add(name)
+        self.handoffs.pop(h.old_uri, None)
+        self.reclaimed += 1
+        self._notice(f"{name} was not adopted by {KrapitionURI.parse(h.new_uri).authority}: it is ours again")
+        return name
+
+    # ---- heartbeats: our load out, the peers' in --------------------------------------------------
+
+    def load(self) -> float:
+        """0..1: how busy this node is, for the peers' load balancing: the larger of the share of real
+        time our physics steps take and our bodies against :data:`LOAD_CAPACITY_BODIES`."""
+        world = self._world
+        if world is None:
+            return 0.0
+        try:
+            step = float(world.step_ms) / 1000.0 / float(world.sim.settings.dt)
+        except (AttributeError, TypeError, ZeroDivisionError):
+            step = 0.0
+        owned = len(self._owned_rows)
+        value = max(step, owned / LOAD_CAPACITY_BODIES)
+        return min(1.0, max(0.0, value)) if value == value else 0.0
+
+    def state_hashes(self) -> tuple[dict[str, bytes], int]:
+        """Per-owner state hashes and the tick they are confirmed at, for desync detection (filled by
+        that feature; none yet)."""
+        return {}, 0
+
+    def _heartbeat_content(self) -> HeartbeatContent:
+        """(the node's thread) What our heartbeats carry."""
+        hashes, tick = self.state_hashes()
+        return self.load(), hashes, tick
+
+    def _on_heartbeat(self, node_id: str, heartbeat: Heartbeat) -> None:
+        """(the node's thread) A peer's heartbeat: its load, for our load balancing."""
+        self._peer_loads[node_id] = float(heartbeat.load)
+
     # ---- publishing ---------------------------------------------------------------------------
 
     def _peers(self) -> int:
@@ -730,7 +1046,11 @@ class Session:
         key = (snap.names, self._remote_version)
         if key != self._rows_key:  # per-body Python only when the bodies change
             self._rows_key = key
-            self._owned_rows = [i for i, n in enumerate(snap.names) if not self.is_remote(n)]
+            if self._leaving:
+                self._leaving &= set(snap.names)  # handed over: gone from our world at last
+            leaving = self._leaving
+            self._owned_rows = [i for i, n in enumerate(snap.names)
+                                if not self.is_remote(n) and n not in leaving]
             self._owned_set = {snap.names[i] for i in self._owned_rows}
             counts = (len(snap.names), len(snap.names) - len(self._owned_rows))
             if counts != self._logged_counts:
@@ -808,6 +1128,14 @@ def publish_moved(node: Node, payload: ObjectMoved) -> SignedEvent:
     motion): appends it to our chain, which signs, stores and sends it."""
     assert node.ledger is not None
     return node.ledger.append(node.ledger.node_uri, payload)
+
+
+def _write_tombstone(node: Node, uri: str, spec: BodySpec, moved_to: str) -> SignedEvent:
+    """(the node's thread) A body handed over: its exact last state, then its tombstone pointing to
+    its new URI, one after the other on our chain."""
+    assert node.ledger is not None
+    node.apply_local(uri, spec)
+    return node.ledger.append(uri, ObjectDeleted(reason=HANDED_OVER, moved_to=moved_to))
 
 
 def _log_failure(future: Any) -> None:

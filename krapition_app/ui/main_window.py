@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import logging
 import platform
 import socket
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -18,6 +20,7 @@ from ..engine.acoustics import AudioEngine
 from ..model.errors import KrapitionError, SceneFormatError
 from ..model.scene import Scene, load_scene, save_scene
 from ..model.uri import DEFAULT_PORT, Authority, KrapitionURI
+from ..p2p.balancing import DEFAULT_STRATEGY, parse_strategy, parse_weights
 from ..paths import AppPaths
 from .actions import build_actions
 from .audio_dock import AudioDock
@@ -381,7 +384,33 @@ class MainWindow(QtWidgets.QMainWindow):
         apply_theme(theme)
         self.settings.setValue("view/theme", theme)
 
+    def handover_strategy(self) -> str:
+        """The load-balancing strategy a hand-over follows (setting ``session/handover_strategy``)."""
+        try:
+            return parse_strategy(str(self.settings.value("session/handover_strategy", "") or "")).value
+        except ValueError:
+            return DEFAULT_STRATEGY.value
+
+    def set_handover_strategy(self, strategy: str) -> None:
+        strategy = parse_strategy(strategy).value
+        self.settings.setValue("session/handover_strategy", strategy)
+        if self.session is not None:
+            self._apply_handover_settings(self.session)
+
+    def _apply_handover_settings(self, session) -> None:
+        session.strategy = parse_strategy(self.handover_strategy())
+        text = str(self.settings.value("session/handover_weights", "") or "")
+        try:
+            weights = parse_weights(text)
+        except ValueError as exc:
+            log.warning("ignoring the setting session/handover_weights: %s", exc)
+            weights = {}
+        session.balancer.settings = replace(session.balancer.settings, weights=weights)
+
     def _restore_view_settings(self) -> None:
+        strategy = self.actions_by_id.get(f"handover_{self.handover_strategy()}")
+        if strategy is not None:
+            strategy.setChecked(True)
         theme = str(self.settings.value("view/theme", "system"))
         self.actions_by_id.get(f"theme_{theme}", self.actions_by_id["theme_system"]).setChecked(True)
         fps = self.settings.value("view/fps_overlay", False)
@@ -472,6 +501,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """Joins the window to a running :class:`~krapition_app.session.Session`: its world follows
         the controller's, the Peers and Event stream docks and the status bar follow the node."""
         self.session = session
+        self._apply_handover_settings(session)
         session.on_peers = self._emit_peers
         session.on_events = self._emit_events
         session.on_notice = self._emit_notice
@@ -575,27 +605,40 @@ class MainWindow(QtWidgets.QMainWindow):
             self.statusBar().showMessage(f"connected to {address}", 5000)
             self.show_peers()
 
-    def _detach_session(self) -> None:
+    def _detach_session(self, keep_world: bool = False) -> None:
+        """``keep_world``: the session keeps our world (it hands our bodies over while it leaves)."""
         session = self.session
         session.on_peers = None
         session.on_events = None
-        session.attach(None)
+        if not keep_world:
+            session.attach(None)
         if self.controller is not None:
             self.controller.owner_tint = None
 
     def leave_session(self) -> threading.Thread | None:
-        """Leaves the session: the node says goodbye and stops (on a thread: that takes up to a few
-        seconds); the world keeps running, other nodes' bodies stay where they were last seen."""
+        """Leaves the session: with peers connected, our bodies are first handed over to them (by
+        the hand-over strategy setting; they leave our world and live on there), then the node says
+        goodbye and stops (on a thread: that takes up to a few seconds); the world keeps running,
+        other nodes' bodies stay where they were last seen."""
         session = self.session
         if session is None:
             return None
-        self._detach_session()
+        peers = len(session.peers())
+        strategy = self.handover_strategy()
+        self._detach_session(keep_world=bool(peers))
         self.session = None
         if self._peers_timer is not None:
             self._peers_timer.stop()
         self._on_peers(())
-        self.statusBar().showMessage("left the session: running alone", 5000)
-        thread = threading.Thread(target=session.stop, name="krapition-leave", daemon=True)
+        if peers:
+            self.statusBar().showMessage(
+                f"left the session: your bodies are handed over to {peers} "
+                f"{'peer' if peers == 1 else 'peers'} ({strategy.replace('_', ' ')}); running alone", 8000)
+            target = functools.partial(session.stop, hand_over=True, strategy=strategy)
+        else:
+            self.statusBar().showMessage("left the session: running alone", 5000)
+            target = session.stop
+        thread = threading.Thread(target=target, name="krapition-leave", daemon=True)
         thread.start()
         return thread
 

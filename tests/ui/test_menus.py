@@ -68,3 +68,25 @@ def test_fps_overlay_draws_over_the_view(make_window, qtbot):
     assert light > 20
     w.actions_by_id["toggle_fps_overlay"].trigger()
     assert w.fps_overlay is None
+
+
+def test_hand_over_strategy_choice_is_remembered_and_given_to_the_session(make_window):
+    from types import SimpleNamespace
+
+    from krapition_app.p2p.balancing import Balancer, Strategy
+
+    w = make_window()
+    assert w.handover_strategy() == "least_loaded"  # the default
+    assert w.actions_by_id["handover_least_loaded"].isChecked()
+    w.actions_by_id["handover_round_robin"].trigger()
+    assert w.settings.value("session/handover_strategy") == "round_robin"
+    w.settings.setValue("session/handover_weights", "b.lan:7000=3, c.lan:7000=1")
+    session = SimpleNamespace(strategy=Strategy.LEAST_LOADED, balancer=Balancer())
+    w._apply_handover_settings(session)
+    assert session.strategy is Strategy.ROUND_ROBIN
+    assert session.balancer.settings.weights == {"b.lan:7000": 3.0, "c.lan:7000": 1.0}
+    w.close()
+    again = make_window()
+    assert again.actions_by_id["handover_round_robin"].isChecked()
+    again.actions_by_id["handover_adaptive"].trigger()
+    assert again.handover_strategy() == "adaptive"

@@ -87,8 +87,8 @@ def test_window_shows_the_bodies_and_the_peer_of_a_node_nearby(make_window, qtbo
 def test_session_menu_is_in_the_registry(make_window, dialogs):
     window = make_window(physics=False)
     titles = [a.text() for a in window.menu_by_title("S&ession").actions() if not a.isSeparator()]
-    assert titles == ["&Connect to Address…", "&Join Session…", "&Leave Session", "Show &Peers",
-                      "Show &Event Stream"]
+    assert titles == ["&Connect to Address…", "&Join Session…", "&Leave Session", "&Hand-over Strategy",
+                      "Show &Peers", "Show &Event Stream"]
     assert window.leave_session() is None  # offline: nothing to leave
     assert window.join_session(ask=False) is None  # no node factory in this window
     window.connect_to_address("nowhere")  # offline window: told, not crashed
