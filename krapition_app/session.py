@@ -75,6 +75,7 @@ from .session_handover import (
     unique_name,
 )
 from .session_motion import MotionPublisher, MotionSettings
+from .session_sync import DesyncMonitor, bodies_hash
 
 log = logging.getLogger(__name__)
 
@@ -240,6 +241,14 @@ class Session:
         self.node.on_events = self._node_events
         self.node.on_peers = self._node_peers
         self.node.on_snapshot = self._node_snapshot
+        # desync detection: the shape (set of bodies) of our chain, announced in heartbeats; the
+        # announcements of others, checked against our copies at the same chain seq
+        self.desync = DesyncMonitor()
+        self._own_shape: set[str] = set()
+        self._own_shape_at: tuple[dict[str, bytes], int] = ({}, 0)
+        #: author -> seq of the newest create/delete of it we applied
+        self._shape_seq: dict[bytes, int] = {}
+        self.resyncs = 0
         self.node.heartbeat_content = self._heartbeat_content
         self.node.on_heartbeat = self._on_heartbeat
 
@@ -374,8 +383,11 @@ class Session:
         own = self.node.public_key
         now = self.clock()  # when it came: the interpolator measures delay and jitter from it
         for event in events:
-            if event.author != own and isinstance(event.payload, _INBOX_TYPES):
-                self._inbox.put((event, now))
+            if event.author != own:
+                if isinstance(event.payload, _INBOX_TYPES):
+                    self._inbox.put((event, now))
+            elif isinstance(event.payload, ObjectCreated | ObjectDeleted):
+                self._own_shape_changed(event)
         if self.on_events is not None:
             self.on_events(events)
 
@@ -409,6 +421,10 @@ class Session:
         authors = self.node.submit(self._authors).result(10.0)
         with self._lock:
             self._published = set(own)
+            # our chain's shape as stored; its seq is unknown here, so nothing is announced (a seq
+            # of -1 is never confirmed) until our next create or delete
+            self._own_shape = set(own)
+            self._own_shape_at = ({self.node.public_key.hex(): bodies_hash(own)}, -1)
             for uri, result in known:
                 if result is None or result.body is None:
                     continue
@@ -455,6 +471,7 @@ class Session:
                 self._adopt(world)
             self._publish(world)
             self._publish_interaction(world)
+            self._check_desync(world)
 
     def _take_inbox(self) -> None:
         while True:
@@ -472,6 +489,8 @@ class Session:
                 return
             payload = event.payload
             try:
+                if isinstance(payload, ObjectCreated | ObjectDeleted):
+                    self._shape_seq[event.author] = event.seq
                 if isinstance(payload, ObjectCreated):
                     self._remote_created(event.uri, event.author, payload.body)
                 elif isinstance(payload, ObjectDeleted):
@@ -1017,9 +1036,22 @@ class Session:
         return min(1.0, max(0.0, value)) if value == value else 0.0
 
     def state_hashes(self) -> tuple[dict[str, bytes], int]:
-        """Per-owner state hashes and the tick they are confirmed at, for desync detection (filled by
-        that feature; none yet)."""
-        return {}, 0
+        """Our per-owner state hash for heartbeats: the hash of the set of bodies on our chain, and the
+        seq of the create/delete that made it so (the confirmed tick); nothing while that seq is not
+        known (after a restart, until our next create or delete)."""
+        hashes, seq = self._own_shape_at
+        return (hashes, seq) if seq >= 0 else ({}, 0)
+
+    def _own_shape_changed(self, event: SignedEvent) -> None:
+        """(the node's thread) One of our creates/deletes is on our chain: our announced shape moves."""
+        parsed = KrapitionURI.parse(event.uri)
+        if (parsed.kind, parsed.collection) != ("physics", "objects"):
+            return
+        if isinstance(event.payload, ObjectCreated):
+            self._own_shape.add(parsed.name)
+        else:
+            self._own_shape.discard(parsed.name)
+        self._own_shape_at = ({self.node.public_key.hex(): bodies_hash(self._own_shape)}, event.seq)
 
     def _heartbeat_content(self) -> HeartbeatContent:
         """(the node's thread) What our heartbeats carry."""
@@ -1027,8 +1059,76 @@ class Session:
         return self.load(), hashes, tick
 
     def _on_heartbeat(self, node_id: str, heartbeat: Heartbeat) -> None:
-        """(the node's thread) A peer's heartbeat: its load, for our load balancing."""
+        """(the node's thread) A peer's heartbeat: its load (load balancing) and its own state hash
+        (desync detection, checked at the next pump)."""
         self._peer_loads[node_id] = float(heartbeat.load)
+        for author_hex, digest in heartbeat.state_hashes.items():
+            try:
+                if node_id_of(bytes.fromhex(author_hex)) != node_id:
+                    continue  # a node speaks for its own bodies only
+            except ValueError:
+                continue
+            self.desync.announced(author_hex, heartbeat.confirmed_tick, digest)
+
+    def _check_desync(self, world: World) -> None:
+        """(pump) Our copy of each owner's bodies against the shape it announced at the same seq; a
+        copy that diverged is resynchronised from the replicated store."""
+        if not self.desync.pending:
+            return
+        busy = {self.remote[u].author for u in self._dirty if u in self.remote}
+        busy |= {self.remote[self._by_local[n]].author for n in self._spawning if n in self._by_local}
+        now = self.clock()
+        moving = any(now - since < HOLD_BACK_S for _uri, since in self._moved_into.values())
+        if self._dying or self.handoffs or moving:
+            return  # bodies in flight: wait for a quiet moment (the next heartbeat)
+        in_world = set(world.snapshot().names)
+        for author_hex in list(self.desync.pending):
+            author = bytes.fromhex(author_hex)
+            if author in busy:
+                continue
+            names = [KrapitionURI.parse(b.uri).name for b in self.remote.values()
+                     if b.author == author and b.local in in_world]
+            verdict = self.desync.check(author_hex, self._shape_seq.get(author, -1), names)
+            if verdict is False:
+                self._resync(author)
+
+    def _resync(self, author: bytes) -> None:
+        """Rebuilds our copy of ``author``'s bodies from the node's replicated store (the owner's
+        chain as verified): missing bodies spawned, extra ones removed; logged and shown."""
+        try:
+            truth = self.node.submit(self._cached_bodies, author).result(10.0)
+        except Exception:
+            log.exception("resync of %s failed", author.hex()[:16])
+            return
+        ours = {uri for uri, body in self.remote.items() if body.author == author}
+        for uri in sorted(ours - set(truth)):
+            self._remote_deleted(uri)
+        for uri, spec in truth.items():
+            if uri not in self.remote:
+                self._remote_created(uri, author, spec)
+            else:
+                self._dirty.add(uri)  # respawned if our world lost it
+        self.resyncs += 1
+        log.warning("desync: resynchronised the bodies of %s", node_id_of(author)[:8],
+                    extra={"author": author.hex(), "bodies": len(truth)})
+        self._notice(f"the bodies of node {node_id_of(author)[:8]} were out of sync: resynchronised")
+
+    def _cached_bodies(self, author: bytes) -> dict[str, BodySpec]:
+        """(the node's thread) ``author``'s bodies as the store holds them."""
+        authority = next((a for a, key in self._authors().items() if key == author), None)
+        if authority is None:
+            return {}
+        out: dict[str, BodySpec] = {}
+        for uri in self.node.list_uris():
+            parsed = KrapitionURI.parse(uri)
+            if str(parsed.authority) != authority or parsed.kind != "physics":
+                continue
+            if parsed.collection != "objects":
+                continue
+            found = self.node.read_local(uri)
+            if found is not None and found.body is not None:
+                out[uri] = found.body
+        return out
 
     # ---- publishing ---------------------------------------------------------------------------
 

@@ -169,8 +169,12 @@ class FakeNode:
 
 
 class FakeEvent:
+    _seq = 0
+
     def __init__(self, author: bytes, uri: str, payload) -> None:
         self.author, self.uri, self.payload = author, uri, payload
+        FakeEvent._seq += 1
+        self.seq = FakeEvent._seq
 
 
 def test_remote_events_drive_the_world_and_are_never_published() -> None:

@@ -141,3 +141,24 @@ def test_a_departed_owners_bodies_are_stale_for_the_others(three) -> None:
     rest = position(world_b, copy).copy()
     wait_until(lambda: False, 0.5)
     assert np.linalg.norm(position(world_b, copy) - rest) < 0.005
+
+
+def test_a_copy_that_diverged_is_resynchronised_from_the_owner(three) -> None:
+    """Heartbeats carry each owner's hash of its bodies at a chain seq; a copy that lost a body (here:
+    removed behind the session's back) is found out at the next heartbeat and rebuilt."""
+    (a, world_a), (b, world_b), (c, _) = three
+    assert wait_until(lambda: _connected([a, b, c]))
+    copy = local_name("ball", a.node.public_key)
+    assert wait_until(lambda: copy in world_b.names)
+    assert wait_until(lambda: b.desync.checked >= 1, 10.0), "no heartbeat hash was checked"
+    assert b.desync.mismatches == 0 and b.resyncs == 0  # in sync: nothing to do
+    notices: list[str] = []
+    b.on_notice = notices.append
+    from krapition_app.engine.world import Delete
+
+    world_b.submit(Delete(copy))  # B's world loses A's ball; B's session still thinks it is there
+    assert wait_until(lambda: copy not in world_b.names)
+    assert wait_until(lambda: b.resyncs >= 1, 15.0), (b.desync.checked, b.desync.mismatches)
+    assert wait_until(lambda: copy in world_b.names, 10.0), "the lost body did not come back"
+    assert any("out of sync" in n for n in notices)
+    assert np.linalg.norm(position(world_b, copy) - position(world_a, "ball")) < 0.01
