@@ -162,3 +162,40 @@ def test_a_copy_that_diverged_is_resynchronised_from_the_owner(three) -> None:
     assert wait_until(lambda: copy in world_b.names, 10.0), "the lost body did not come back"
     assert any("out of sync" in n for n in notices)
     assert np.linalg.norm(position(world_b, copy) - position(world_a, "ball")) < 0.01
+
+
+def test_bodies_of_different_owners_collide_without_passing_through(three) -> None:
+    """A's ball rolls into B's box: each owner applies the impulse to its own body (B's world sees A's
+    copy hit B's box); they never pass through each other in any world and end up agreeing."""
+    (a, world_a), (b, world_b), (c, world_c) = three
+    assert wait_until(lambda: _connected([a, b, c]))
+    from krapition_app.engine.world import SetState, Spawn
+
+    # a box: it slides to a stop (a ball on the plane would roll on for ever)
+    world_b.submit(Spawn(BodySpec(name="target", shape="box", half_extents=(0.1, 0.1, 0.1), material="wood",
+                                  position=(0.6, 0.0, 0.1))))
+    a_copy, b_copy = local_name("ball", a.node.public_key), local_name("target", b.node.public_key)
+    assert wait_until(lambda: b_copy in world_a.names and a_copy in world_b.names and b_copy in world_c.names)
+    wait_until(lambda: False, 0.5)
+    world_a.submit(SetState("ball", velocity=(3.0, 0.0, 0.0)))
+    closest = {w: 1.0 for w in ("a", "b", "c")}
+    pairs = {"a": (world_a, "ball", b_copy), "b": (world_b, a_copy, "target"), "c": (world_c, a_copy, b_copy)}
+    deadline = 60
+    while deadline:
+        for key, (world, first, second) in pairs.items():
+            d = float(np.linalg.norm(position(world, first) - position(world, second)))
+            closest[key] = min(closest[key], d)
+        wait_until(lambda: False, 0.02)
+        deadline -= 1
+    # they met (0.2 m apart at contact) and never overlapped by more than a few millimetres
+    assert all(0.19 < d < 0.25 for d in closest.values()), closest
+    # B's box was pushed on by the hit, by its owner
+    assert wait_until(lambda: position(world_b, "target")[0] > 0.65, 5.0)
+    # at rest, every world agrees with the owners
+    def agreed() -> bool:
+        return (np.linalg.norm(position(world_a, b_copy) - position(world_b, "target")) < 0.01
+                and np.linalg.norm(position(world_b, a_copy) - position(world_a, "ball")) < 0.01
+                and np.linalg.norm(position(world_c, b_copy) - position(world_b, "target")) < 0.01)
+    state = lambda: {k: (position(w, f).round(3).tolist(), position(w, g).round(3).tolist())  # noqa: E731
+                     for k, (w, f, g) in pairs.items()}
+    assert wait_until(agreed, 20.0), state()
