@@ -25,6 +25,7 @@ from .raycast import raycast
 from .solver import prepare_contacts, update_world_inertia
 from .state import BALL_SOCKET, BOX, DISTANCE, HINGE, SPHERE, Bodies, Joints
 from .stepper import count_events, fill_events, run_substeps, save_warm_start
+from .wide import WideContacts
 
 MIN_SIZE = 0.005
 MAX_SIZE = 50.0
@@ -74,6 +75,9 @@ class Settings:
     drag_angular_damping: float = 2.0
     #: speed (m/s) above which a contact's bodies count as moving past each other (rolling events)
     event_motion_threshold: float = 0.01
+    #: solve contacts by colour with the SIMD ("wide") kernels; False: all by the scalar kernels, in
+    #: contact order (the reference the wide solver is tested against)
+    wide_contacts: bool = True
 
     def __post_init__(self) -> None:
         if not (0.0 < self.dt <= 0.1 and 1 <= self.substeps <= 64):
@@ -142,6 +146,7 @@ class Simulation:
         self.bodies = Bodies()
         self.joints = Joints()
         self.contacts = ContactTable()
+        self.wide = WideContacts()
         self.iw = np.zeros((self.bodies.capacity, 3, 3))
         self._lo = np.zeros((0, 3))
         self._hi = np.zeros((0, 3))
@@ -488,13 +493,17 @@ class Simulation:
         self.last_contact_count = nc
         stage("narrow phase")
         update_world_inertia(quat, bd.inv_inertia[:n], static, iw)
+        wide = self.wide
+        wide.plan(ct.ci, nc, inv_mass, s.wide_contacts)
         prepare_contacts(ct.cf, ct.ci, nc, pos, quat, vel, angvel, inv_mass, iw, bd.material[:n],
                          len(self.materials), self.friction_table, self.restitution_table,
                          ct.prev_start, ct.prev_other, ct.prev_local, ct.prev_impulses, s.warm_start_distance,
-                         *self.gravity)
+                         *self.gravity, wide.lanes, wide.wf, wide.wi)
         g = self.gravity
         run_substeps(
-            ct.cf, ct.ci, nc, pos, quat, vel, angvel, inv_mass, bd.inv_iso[:n], iw, sleeping,
+            ct.cf, ct.ci, nc,
+            wide.wf, wide.wi, wide.worig, wide.ccnt, wide.nchunks, wide.sc, wide.rows, wide.nrows,
+            pos, quat, vel, angvel, inv_mass, bd.inv_iso[:n], iw, sleeping,
             jt.kind[:jn], jt.a[:jn], jt.b[:jn], jt.local_a[:jn], jt.local_b[:jn], jt.axis_a[:jn],
             jt.axis_b[:jn], jt.ref_a[:jn], jt.ref_b[:jn], jt.limits[:jn], jt.has_limit[:jn], jt.length[:jn],
             jt.impulse[:jn],

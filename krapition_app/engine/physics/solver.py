@@ -66,6 +66,7 @@ from .vecmath import (
     quat_rotate_row,
     tangent_basis,
 )
+from .wide import write_lane
 
 
 @njit(**HOT)
@@ -104,35 +105,33 @@ def _ang_mass(iw, i, rx, ry, rz, dx, dy, dz) -> float:
 @njit(**HOT)
 def prepare_contacts(cf, ci, nc, pos, quat, vel, angvel, inv_mass, iw, material, ground_material,
                      friction_table, restitution_table, prev_start, prev_other, prev_local, prev_impulses,
-                     match_distance,
-                     gx, gy, gz) -> None:
+                     match_distance, gx, gy, gz, lanes, wf, wi) -> None:
     """Completes each contact row: anchors, effective masses, material coefficients, frame-start
-    velocities, and the warm-start impulses of the same feature last frame."""
+    velocities, and the warm-start impulses of the same feature last frame. A contact with a lane
+    in the wide solver (``lanes[c] >= 0``; ``lanes`` is empty when it is off) goes to its chunk,
+    and its row keeps only what the passes after the substeps read. Contacts go in contact order
+    even so: reading the rows and last frame's buckets in order saves more than streaming the lane
+    writes would (measured: lane order made this pass twice as slow)."""
+    wide = lanes.shape[0] > 0
     for c in range(nc):
         a = ci[c, CA]
         b = ci[c, CB]
         px, py, pz = cf[c, PX], cf[c, PY], cf[c, PZ]
         nx, ny, nz = cf[c, NX], cf[c, NY], cf[c, NZ]
         rax, ray, raz = px - pos[a, 0], py - pos[a, 1], pz - pos[a, 2]
-        cf[c, RAX], cf[c, RAY], cf[c, RAZ] = rax, ray, raz
-        lx, ly, lz = quat_rotate_inv(quat[a], rax, ray, raz)
-        cf[c, LAX], cf[c, LAY], cf[c, LAZ] = lx, ly, lz
+        lax, lay, laz = quat_rotate_inv(quat[a], rax, ray, raz)
         ma = inv_mass[a]
         mat_a = material[a]
         vax = vel[a, 0] + angvel[a, 1] * raz - angvel[a, 2] * ray
         vay = vel[a, 1] + angvel[a, 2] * rax - angvel[a, 0] * raz
         vaz = vel[a, 2] + angvel[a, 0] * ray - angvel[a, 1] * rax
         t1x, t1y, t1z, t2x, t2y, t2z = tangent_basis(nx, ny, nz)
-        cf[c, T1X], cf[c, T1Y], cf[c, T1Z] = t1x, t1y, t1z
-        cf[c, T2X], cf[c, T2Y], cf[c, T2Z] = t2x, t2y, t2z
         kn = ma + _ang_mass(iw, a, rax, ray, raz, nx, ny, nz)
         k1 = ma + _ang_mass(iw, a, rax, ray, raz, t1x, t1y, t1z)
         k2 = ma + _ang_mass(iw, a, rax, ray, raz, t2x, t2y, t2z)
         if b >= 0:
             rbx, rby, rbz = px - pos[b, 0], py - pos[b, 1], pz - pos[b, 2]
-            cf[c, RBX], cf[c, RBY], cf[c, RBZ] = rbx, rby, rbz
-            lx, ly, lz = quat_rotate_inv(quat[b], rbx, rby, rbz)
-            cf[c, LBX], cf[c, LBY], cf[c, LBZ] = lx, ly, lz
+            lbx, lby, lbz = quat_rotate_inv(quat[b], rbx, rby, rbz)
             mb = inv_mass[b]
             kn += mb + _ang_mass(iw, b, rbx, rby, rbz, nx, ny, nz)
             k1 += mb + _ang_mass(iw, b, rbx, rby, rbz, t1x, t1y, t1z)
@@ -142,27 +141,28 @@ def prepare_contacts(cf, ci, nc, pos, quat, vel, angvel, inv_mass, iw, material,
             vbz = vel[b, 2] + angvel[b, 0] * rby - angvel[b, 1] * rbx
             mat_b = material[b]
         else:
-            cf[c, RBX] = cf[c, RBY] = cf[c, RBZ] = 0.0
-            cf[c, LBX], cf[c, LBY], cf[c, LBZ] = px, py, pz  # the static world's anchor is fixed
+            rbx = rby = rbz = 0.0
+            lbx, lby, lbz = px, py, pz  # the static world's anchor is fixed
             vbx = vby = vbz = 0.0
             mat_b = ground_material
+        cf[c, RAX], cf[c, RAY], cf[c, RAZ] = rax, ray, raz
+        cf[c, LAX], cf[c, LAY], cf[c, LAZ] = lax, lay, laz
+        cf[c, RBX], cf[c, RBY], cf[c, RBZ] = rbx, rby, rbz
+        cf[c, LBX], cf[c, LBY], cf[c, LBZ] = lbx, lby, lbz
         # gravity accelerates only dynamic bodies: against a static body the gap closes at g.n
         ga = 1.0 if ma > 0.0 else 0.0
         gb = 1.0 if b >= 0 and inv_mass[b] > 0.0 else 0.0
-        cf[c, GN] = (gb - ga) * (gx * nx + gy * ny + gz * nz)
-        cf[c, NMASS] = 1.0 / kn if kn > 0.0 else 0.0
-        cf[c, TMASS1] = 1.0 / k1 if k1 > 0.0 else 0.0
-        cf[c, TMASS2] = 1.0 / k2 if k2 > 0.0 else 0.0
-        cf[c, FRICTION] = friction_table[mat_a, mat_b]
+        nmass = 1.0 / kn if kn > 0.0 else 0.0
+        tmass1 = 1.0 / k1 if k1 > 0.0 else 0.0
+        tmass2 = 1.0 / k2 if k2 > 0.0 else 0.0
+        friction = friction_table[mat_a, mat_b]
+        cf[c, NMASS] = nmass
         cf[c, RESTITUTION] = restitution_table[mat_a, mat_b]
         dvx, dvy, dvz = vbx - vax, vby - vay, vbz - vaz
         vn = dvx * nx + dvy * ny + dvz * nz
         cf[c, VN0] = vn
-        cf[c, APPROACH] = vn
         tx, ty, tz = dvx - vn * nx, dvy - vn * ny, dvz - vn * nz
         cf[c, VT0] = math.sqrt(tx * tx + ty * ty + tz * tz)
-        cf[c, MAXJN] = 0.0
-        cf[c, JSUM] = 0.0
         # warm start: the nearest point of the same pair last frame (by its anchor in a's frame);
         # matching by position, not by clip feature, survives the feature flips of a resting box
         best = -1
@@ -171,21 +171,34 @@ def prepare_contacts(cf, ci, nc, pos, quat, vel, angvel, inv_mass, iw, material,
             for idx in range(prev_start[a], prev_start[a + 1]):
                 if prev_other[idx] != b:
                     continue
-                d2 = ((prev_local[idx, 0] - cf[c, LAX]) ** 2 + (prev_local[idx, 1] - cf[c, LAY]) ** 2
-                      + (prev_local[idx, 2] - cf[c, LAZ]) ** 2)
+                d2 = ((prev_local[idx, 0] - lax) ** 2 + (prev_local[idx, 1] - lay) ** 2
+                      + (prev_local[idx, 2] - laz) ** 2)
                 if d2 <= best_d2:
                     best_d2 = d2
                     best = idx
         if best >= 0:
-            cf[c, JN] = prev_impulses[best, 0]
-            cf[c, JT1] = prev_impulses[best, 1]
-            cf[c, JT2] = prev_impulses[best, 2]
+            jn, jt1, jt2 = prev_impulses[best, 0], prev_impulses[best, 1], prev_impulses[best, 2]
             ci[c, CNEW] = 0
         else:
-            cf[c, JN] = 0.0
-            cf[c, JT1] = 0.0
-            cf[c, JT2] = 0.0
+            jn = jt1 = jt2 = 0.0
             ci[c, CNEW] = 1
+        lane = lanes[c] if wide else -1
+        if lane >= 0:
+            write_lane(wf, wi, lane, pos, inv_mass, a, b, (nx, ny, nz), (rax, ray, raz), (rbx, rby, rbz),
+                       (lbx, lby, lbz), (nmass, tmass1, tmass2), friction, cf[c, SEP], (jn, jt1, jt2), vn)
+            continue
+        cf[c, T1X], cf[c, T1Y], cf[c, T1Z] = t1x, t1y, t1z
+        cf[c, T2X], cf[c, T2Y], cf[c, T2Z] = t2x, t2y, t2z
+        cf[c, GN] = (gb - ga) * (gx * nx + gy * ny + gz * nz)
+        cf[c, TMASS1] = tmass1
+        cf[c, TMASS2] = tmass2
+        cf[c, FRICTION] = friction
+        cf[c, APPROACH] = vn
+        cf[c, MAXJN] = 0.0
+        cf[c, JSUM] = 0.0
+        cf[c, JN] = jn
+        cf[c, JT1] = jt1
+        cf[c, JT2] = jt2
 
 
 @njit(**JIT, inline="always")
@@ -262,8 +275,10 @@ def _rel_vel(vel, angvel, a, b, rax, ray, raz, rbx, rby, rbz):
 
 
 @njit(**HOT)
-def warm_start_contacts(cf, ci, nc, vel, angvel, inv_mass, inv_iso, iw) -> None:
-    for c in range(nc):
+def warm_start_contacts(cf, ci, rows, nrows, vel, angvel, inv_mass, inv_iso, iw) -> None:
+    """Applies the warm-start impulses of the contacts ``rows[:nrows]``."""
+    for i in range(nrows):
+        c = rows[i]
         jn, j1, j2 = cf[c, JN], cf[c, JT1], cf[c, JT2]
         if jn == 0.0 and j1 == 0.0 and j2 == 0.0:
             continue
@@ -275,10 +290,12 @@ def warm_start_contacts(cf, ci, nc, vel, angvel, inv_mass, inv_iso, iw) -> None:
 
 
 @njit(**HOT)
-def solve_contacts(cf, ci, nc, pos, quat, vel, angvel, inv_mass, inv_iso, iw, inv_h, use_bias,
+def solve_contacts(cf, ci, rows, nrows, pos, quat, vel, angvel, inv_mass, inv_iso, iw, inv_h, use_bias,
                    bias_rate, mass_scale, impulse_scale, static_bias_rate, static_mass_scale,
                    static_impulse_scale, max_push) -> None:
-    for c in range(nc):
+    """One Gauss-Seidel pass over the contacts ``rows[:nrows]`` (``use_bias`` False: relax)."""
+    for i in range(nrows):
+        c = rows[i]
         a = ci[c, CA]
         b = ci[c, CB]
         nx, ny, nz = cf[c, NX], cf[c, NY], cf[c, NZ]

@@ -44,6 +44,7 @@ from .solver import (
     warm_start_contacts,
 )
 from .vecmath import HOT, JIT, make_soft
+from .wide import solve_chunks, store_state, warm_start_chunks
 
 #: up to this many joints the point rows are projected with one dense solve (cost grows as n^3)
 DIRECT_PROJECTION_LIMIT = 48
@@ -52,6 +53,7 @@ DIRECT_PROJECTION_LIMIT = 48
 @njit(**JIT)
 def run_substeps(
     cf, ci, nc,
+    wf, wi, worig, ccnt, nchunks, sc, rows, nrows,
     pos, quat, vel, angvel, inv_mass, inv_iso, iw, sleeping,
     jkind, ja, jb, jlocal_a, jlocal_b, jaxis_a, jaxis_b, jref_a, jref_b, jlimits, jhas_limit, jlength,
     jimpulse,
@@ -72,22 +74,29 @@ def run_substeps(
         warm_start_drags(dbody, dlocal, dimpulse, quat, vel, angvel, inv_mass, iw)
         warm_start_joints(jkind, ja, jb, jlocal_a, jlocal_b, jaxis_a, jaxis_b, jimpulse, pos, quat, vel,
                           angvel, inv_mass, iw)
-        warm_start_contacts(cf, ci, nc, vel, angvel, inv_mass, inv_iso, iw)
+        # the coloured contacts by the wide kernels, then the rest by the scalar ones
+        warm_start_chunks(wf, wi, ccnt, nchunks, sc, vel, angvel, inv_mass, inv_iso)
+        warm_start_contacts(cf, ci, rows, nrows, vel, angvel, inv_mass, inv_iso, iw)
         solve_drags(dbody, dlocal, dtarget, dimpulse, dmax, pos, quat, vel, angvel, inv_mass, iw,
                     dbr, dms, disc, drag_angular_damping, h)
         solve_joints(jkind, ja, jb, jlocal_a, jlocal_b, jaxis_a, jaxis_b, jref_a, jref_b, jlimits, jhas_limit,
                      jlength, jimpulse, pos, quat, vel, angvel, inv_mass, iw, inv_h, True, jbr, jms, jisc)
-        solve_contacts(cf, ci, nc, pos, quat, vel, angvel, inv_mass, inv_iso, iw, inv_h, True, br, ms, isc,
-                       sbr, sms, sisc, max_push)
+        solve_chunks(wf, wi, ccnt, nchunks, sc, pos, vel, angvel, inv_mass, inv_iso, inv_h, True, br, ms, isc,
+                     sbr, sms, sisc, max_push, gx, gy, gz)
+        solve_contacts(cf, ci, rows, nrows, pos, quat, vel, angvel, inv_mass, inv_iso, iw, inv_h, True, br,
+                       ms, isc, sbr, sms, sisc, max_push)
         integrate_positions(pos, quat, vel, angvel, inv_mass, sleeping, gx, gy, gz, h)
         solve_joints(jkind, ja, jb, jlocal_a, jlocal_b, jaxis_a, jaxis_b, jref_a, jref_b, jlimits, jhas_limit,
                      jlength, jimpulse, pos, quat, vel, angvel, inv_mass, iw, inv_h, False, jbr, jms, jisc)
-        solve_contacts(cf, ci, nc, pos, quat, vel, angvel, inv_mass, inv_iso, iw, inv_h, False, br, ms, isc,
-                       sbr, sms, sisc, max_push)
+        solve_chunks(wf, wi, ccnt, nchunks, sc, pos, vel, angvel, inv_mass, inv_iso, inv_h, False, br, ms,
+                     isc, sbr, sms, sisc, max_push, gx, gy, gz)
+        solve_contacts(cf, ci, rows, nrows, pos, quat, vel, angvel, inv_mass, inv_iso, iw, inv_h, False, br,
+                       ms, isc, sbr, sms, sisc, max_push)
         for _ in range(joint_projection_iterations):
             if jkind.shape[0] <= DIRECT_PROJECTION_LIMIT:
                 project_points_direct(jkind, ja, jb, jlocal_a, jlocal_b, pos, quat, inv_mass, iw)
             project_joints(jkind, ja, jb, jlocal_a, jlocal_b, jlength, pos, quat, inv_mass, iw, 1.0)
+    store_state(wf, worig, ccnt, nchunks, cf)
     apply_restitution(cf, ci, nc, vel, angvel, inv_mass, inv_iso, iw, restitution_threshold)
     for _ in range(contact_projection_iterations):
         project_contacts(cf, ci, nc, pos, quat, inv_mass, inv_iso, iw, contact_projection,
@@ -115,7 +124,7 @@ def fill_events(cf, ci, nc, vel, body_a, body_b, point, normal, normal_impulse, 
     ROLLING when the surfaces barely slip while the bodies move past each other, else SLIDING."""
     k = 0
     for c in range(nc):
-        if cf[c, JSUM] <= 0.0:
+        if not cf[c, JSUM] > 0.0:  # the same test as count_events, NaN included: never past the arrays
             continue
         a = ci[c, CA]
         b = ci[c, CB]
