@@ -41,6 +41,7 @@ from .engine.physics import PhysicsError
 from .engine.remote_drag import DragArbiter, DragSender
 from .engine.shared_sound import ImpactMatcher, contacts_from_collisions, impacts_to_publish, pair_key
 from .engine.world import Delete, Drag, Release, Spawn, World
+from .model.encoding import decode
 from .model.events import (
     BodyState,
     CollisionDetected,
@@ -76,6 +77,7 @@ from .session_handover import (
 )
 from .session_motion import MotionPublisher, MotionSettings
 from .session_sync import DesyncMonitor, bodies_hash
+from .store.projection import BODY
 
 log = logging.getLogger(__name__)
 
@@ -394,11 +396,17 @@ class Session:
     def _node_snapshot(self, author: bytes, projection: Any) -> None:
         """An author's objects behind a checkpoint arrived (a late join: no event announces them). Their
         current values (the snapshot plus the tail after it) join our world at the next pump."""
-        bodies = []
-        for uri in projection.values:
-            found = self.node.read_local(uri)
-            if found is not None and found.body is not None:
-                bodies.append((uri, found.body))
+        store = getattr(self.node, "store", None)
+        if store is not None:  # one query for all of them (10,000 single reads took a second)
+            values = store.cached(author)
+            bodies = [(uri, decode(value.data, BodySpec)) for uri, value in values.items()
+                      if value.kind == BODY]
+        else:
+            bodies = []
+            for uri in projection.values:
+                found = self.node.read_local(uri)
+                if found is not None and found.body is not None:
+                    bodies.append((uri, found.body))
         self._snapshots.put((author, bodies))
 
     def _node_peers(self, peers: tuple[PeerSnapshot, ...]) -> None:

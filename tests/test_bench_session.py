@@ -10,7 +10,7 @@ import pytest
 from krapition_app.bench import available
 from krapition_app.bench import session as bench_session
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = pytest.mark.timeout(300)
 
 
 def test_a_small_run_reports_the_keys_with_sane_values() -> None:
@@ -33,6 +33,8 @@ def test_a_small_run_reports_the_keys_with_sane_values() -> None:
     assert result["decode_errors"] == 0
     assert set(result["met"]) == {"kbit_per_s_per_node", "error_mm_rest_p99", "display_delay_ms_p95",
                                   "late_join_s"}
-    # a fresh node joining a world of 40 bodies (owner in its own process) gets all of them in place
+    # fresh nodes joining a world of 40 bodies (owner in its own process) get all of them in place:
+    # from the whole chain, and from a checkpoint's snapshot plus the tail
     assert result["late_join_bodies"] == 40 and result["late_join_in_sync"] is True
-    assert result["late_join_s"] > 0 and result["late_join_all_bodies_s"] <= result["late_join_s"]
+    full, cut = result["late_join_full_chain_s"], result["late_join_from_checkpoint_s"]
+    assert full > 0 and cut > 0 and result["late_join_s"] == max(full, cut)
