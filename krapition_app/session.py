@@ -220,6 +220,7 @@ class Session:
         # stale: remote bodies whose owner is not connected (frozen where their owner left them)
         self._connected: frozenset[str] | None = None
         self.stale_authors: frozenset[bytes] = frozenset()
+        self._stale_key: tuple[frozenset[str], int] | None = None
         #: (author, [(uri, body)]) of objects that came as a snapshot behind a checkpoint
         self._snapshots: queue.SimpleQueue[tuple[bytes, list[tuple[str, BodySpec]]]] = queue.SimpleQueue()
         # hand-over: bodies given to other nodes (new URIs there, tombstones here), and adopted
@@ -832,7 +833,8 @@ class Session:
 
     def _update_stale(self) -> None:
         connected = self._connected
-        if connected is None:
+        # per-body Python only when the peers or the remote bodies change, not every pump
+        if connected is None or (connected, self._remote_version) == self._stale_key:
             return
         authors = {body.author for body in self.remote.values()}
         stale = frozenset(a for a in authors if node_id_of(a) not in connected)
@@ -841,6 +843,7 @@ class Session:
                 self._notice(f"the bodies of node {node_id_of(author)[:8]} are stale: it left or went silent")
             self.stale_authors = stale
             self._remote_version += 1
+        self._stale_key = (connected, self._remote_version)
 
     def is_stale(self, name: str) -> bool:
         """True for a remote body whose owner is not connected (frozen where it was left)."""
