@@ -44,6 +44,8 @@ def decode(data: bytes | bytearray | memoryview, type_: type[T]) -> T:
         raise EncodingError(f"not a valid {_name(type_)}: {exc}") from None
     except msgspec.DecodeError as exc:
         raise EncodingError(f"corrupt or truncated {_name(type_)} bytes: {exc}") from None
+    except UnicodeDecodeError as exc:  # msgspec lets this through for a field name that is not UTF-8
+        raise EncodingError(f"corrupt {_name(type_)} bytes: a string is not UTF-8 ({exc.reason})") from None
     if _MSGPACK.encode(value) != bytes(data):
         raise NonCanonicalEncodingError(f"bytes of a {_name(type_)} are not in canonical form")
     return value

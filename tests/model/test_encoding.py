@@ -7,7 +7,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from strategies import EVENT_PAYLOAD_STRATEGIES, MESSAGE_DATA_STRATEGIES, envelopes, event_payloads, messages
 
@@ -98,6 +98,7 @@ def test_every_truncation_is_rejected(envelope, data):
 
 
 @given(st.binary(max_size=300))
+@example(b"\x81\xa8\x00\x00\x00\x00\x00\x00\x00\x80")  # a field name that is not UTF-8
 def test_arbitrary_bytes_decode_or_raise_encoding_error_only(raw):
     try:
         value = msg.Message.from_bytes(raw)

@@ -24,7 +24,9 @@ BODIES = [{"name": f"far-ball-{i}", "shape": "sphere", "radius": 0.15, "material
 
 def _env(home: Path) -> dict[str, str]:
     # the app's folders in tmp, but the kernels compiled already (the user cache) are reused
-    return dict(os.environ, KRAPITION_HOME=str(home),
+    # no sound: the audio tests' JACK server (named in this process's environment) is not the app's
+    return dict(os.environ, KRAPITION_HOME=str(home), JACK_DEFAULT_SERVER="krapition-tests-no-jack",
+                JACK_NO_START_SERVER="1",
                 NUMBA_CACHE_DIR=os.environ.get("NUMBA_CACHE_DIR", str(AppPaths.default().cache / "numba")))
 
 

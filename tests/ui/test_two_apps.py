@@ -59,7 +59,10 @@ def _scene(path: Path, name: str, xs: list[float]) -> Path:
 
 
 def _env(home: Path) -> dict[str, str]:
-    return dict(os.environ, KRAPITION_HOME=str(home),
+    # no sound: a JACK server left by the audio tests made PortAudio abort two apps at exit
+    # (pa_jack.c asserts in Pa_Terminate after a stream it could not open)
+    return dict(os.environ, KRAPITION_HOME=str(home), JACK_DEFAULT_SERVER="krapition-tests-no-jack",
+                JACK_NO_START_SERVER="1",
                 NUMBA_CACHE_DIR=os.environ.get("NUMBA_CACHE_DIR", str(AppPaths.default().cache / "numba")))
 
 
