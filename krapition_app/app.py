@@ -16,6 +16,9 @@ log = logging.getLogger(__name__)
 DEFAULT_SCENE = "default-scene.json"
 #: how long after the window shows that --screenshot without --quit-after captures it
 SCREENSHOT_DELAY_S = 1.0
+#: with --quit-after of at least SCREENSHOT_LEAD_MIN_S, the screenshot is taken this long before quitting
+SCREENSHOT_LEAD_S = 3.0
+SCREENSHOT_LEAD_MIN_S = 10.0
 
 
 def load_start_scene(path: Path | None, last: Path | None = None) -> tuple[Scene, Path | None]:
@@ -200,7 +203,8 @@ def sample_metrics_every_second(window) -> None:
 
 
 def schedule_screenshot_and_quit(window, screenshot: Path | None, quit_after: float | None) -> None:
-    """--screenshot writes a PNG of the window just before --quit-after quits (or after a second)."""
+    """--screenshot writes a PNG of the window just before --quit-after quits (SCREENSHOT_LEAD_S before
+    for runs of SCREENSHOT_LEAD_MIN_S or more), or after a second without --quit-after."""
     from PySide6 import QtCore, QtWidgets
 
     def capture() -> None:
@@ -211,13 +215,19 @@ def schedule_screenshot_and_quit(window, screenshot: Path | None, quit_after: fl
         else:
             log.error("screenshot not written", extra={"path": str(screenshot)})
 
+    lead = screenshot is not None and quit_after is not None and quit_after >= SCREENSHOT_LEAD_MIN_S
+
     def finish() -> None:
-        if screenshot is not None:
+        if screenshot is not None and not lead:
             capture()
         window.close()
         QtWidgets.QApplication.quit()
 
     if quit_after is not None:
+        if lead:
+            # a little before quitting: windows of one session started together quit at about the
+            # same time, and a peer that has quit already is drawn stale
+            QtCore.QTimer.singleShot(int((quit_after - SCREENSHOT_LEAD_S) * 1000), capture)
         QtCore.QTimer.singleShot(int(quit_after * 1000), finish)
     elif screenshot is not None:
         QtCore.QTimer.singleShot(int(SCREENSHOT_DELAY_S * 1000), capture)

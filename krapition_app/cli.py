@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--quit-after", type=_positive_seconds, metavar="SECONDS",
-        help="quit by itself after this many seconds (the screenshot is taken just before)",
+        help="quit by itself after this many seconds (the screenshot is taken just before; 3 s before "
+             "for runs of 10 s or more)",
     )
     parser.add_argument(
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
