@@ -314,7 +314,11 @@ def test_bodies_behind_a_checkpoint_join_the_world_when_their_snapshot_arrives()
     other = b"\x03" * 32
     uri = "krapition://10.0.0.3:9000/physics/objects/old-ball"
     spec = BodySpec(name="old-ball", shape="sphere", radius=0.1, position=(0.5, 0, 0.1))
-    node.read_local = lambda u: SimpleNamespace(body=spec) if u == uri else None  # type: ignore[attr-defined]
+    from krapition_app.model.encoding import encode
+    from krapition_app.store.projection import BODY, Value
+
+    cache = {other: {uri: Value(BODY, encode(spec)), "krapition://10.0.0.3:9000/x/y/z": Value("x", b"")}}
+    node.store = SimpleNamespace(cached=lambda author: cache.get(author, {}))  # type: ignore[attr-defined]
     session = Session(node)  # type: ignore[arg-type]
     world = World(Scene(name="w"))
     session.attach(world)

@@ -13,21 +13,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
-from krapition_app.paths import AppPaths
+from app_processes import app_env
 
 pytestmark = [pytest.mark.gui, pytest.mark.timeout(240)]
 LOOPBACK = "127.0.0.1"
 BODIES = [{"name": f"far-ball-{i}", "shape": "sphere", "radius": 0.15, "material": "rubber",
            "position": [-0.5 + 0.5 * i, 1.2, 0.15]} for i in range(3)]
-
-
-def _env(home: Path) -> dict[str, str]:
-    # the app's folders in tmp, but the kernels compiled already (the user cache) are reused
-    # no sound: the audio tests' JACK server (named in this process's environment) is not the app's
-    return dict(os.environ, KRAPITION_HOME=str(home), JACK_DEFAULT_SERVER="krapition-tests-no-jack",
-                JACK_NO_START_SERVER="1",
-                NUMBA_CACHE_DIR=os.environ.get("NUMBA_CACHE_DIR", str(AppPaths.default().cache / "numba")))
 
 
 def _put(port: int, token: str, uri: str, body: dict) -> None:
@@ -47,7 +38,7 @@ def test_app_shows_the_bodies_of_a_headless_node(tmp_path: Path) -> None:
     node = subprocess.Popen(
         [sys.executable, "-m", "krapition_app", "node", "--name", "far-node", "--interface", LOOPBACK,
          "--port", "0", "--api-port", "0", "--data-dir", str(data), "--passphrase-file", str(secret)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=_env(tmp_path / "node-home"))
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=app_env(tmp_path / "node-home"))
     app = None
     try:
         ready = json.loads(node.stdout.readline())  # type: ignore[union-attr]
@@ -60,7 +51,7 @@ def test_app_shows_the_bodies_of_a_headless_node(tmp_path: Path) -> None:
         app = subprocess.Popen(
             [sys.executable, "-m", "krapition_app", "--interface", LOOPBACK, "--passphrase-file", str(secret),
              "--quit-after", "25"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=_env(tmp_path / "app-home"))
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=app_env(tmp_path / "app-home"))
         lines: list[str] = []
         reader = threading.Thread(target=lambda: lines.extend(app.stderr), daemon=True)  # type: ignore[union-attr, arg-type]
         reader.start()

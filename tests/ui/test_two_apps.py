@@ -12,11 +12,11 @@ import threading
 from pathlib import Path
 
 import pytest
+from app_processes import app_env
 from images import hue_of, hue_pixels, owner_tinted, rgb_array
 from PySide6 import QtGui
 
 from krapition_app.p2p.identity import KEY_FILE_NAME, Identity
-from krapition_app.paths import AppPaths
 from krapition_app.store.database import DB_FILE_NAME, Store
 
 pytestmark = [pytest.mark.gui, pytest.mark.timeout(300)]
@@ -58,14 +58,6 @@ def _scene(path: Path, name: str, xs: list[float]) -> Path:
     return path
 
 
-def _env(home: Path) -> dict[str, str]:
-    # no sound: a JACK server left by the audio tests made PortAudio abort two apps at exit
-    # (pa_jack.c asserts in Pa_Terminate after a stream it could not open)
-    return dict(os.environ, KRAPITION_HOME=str(home), JACK_DEFAULT_SERVER="krapition-tests-no-jack",
-                JACK_NO_START_SERVER="1",
-                NUMBA_CACHE_DIR=os.environ.get("NUMBA_CACHE_DIR", str(AppPaths.default().cache / "numba")))
-
-
 def test_two_windows_show_each_others_bodies(tmp_path: Path) -> None:
     assert os.environ.get("DISPLAY"), "pytest-xvfb provides a display"
     secret = tmp_path / "passphrase"
@@ -85,7 +77,7 @@ def test_two_windows_show_each_others_bodies(tmp_path: Path) -> None:
                 [sys.executable, "-m", "krapition_app", "--scene", str(scene), "--interface", LOOPBACK,
                  "--passphrase-file", str(secret), "--screenshot", str(tmp_path / f"{name}.png"),
                  "--quit-after", "30"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=_env(home))
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=app_env(home))
             procs[name] = proc
             logs[name] = []
             threading.Thread(target=lambda p=proc, out=logs[name]: out.extend(p.stderr), daemon=True).start()
