@@ -6,7 +6,9 @@
 - full synthesis: the whole per-block kernel (modes, room paths, reverb send) for ``voices`` voices;
 - image sources: order-3 paths for one source (ms per call), with pyroomacoustics side by side;
 - latency through a JACK dummy device: event timestamp to the DAC time of the impact's first sample
-  (from the callback's own time stamps), median and p99, and underruns.
+  (from the callback's own time stamps), median and p99, and underruns; beside it the fixed offset
+  term by term (``latency_budget_ms``: device buffering, block, render guard, submit margin) and how
+  early the blocks were ready (``render_slack_ms_*``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=6.0,
         help="how long to strike the JACK dummy device (0: skip the latency run)",
     )
+    parser.add_argument(
+        "--jack-mode",
+        choices=("sync", "async"),
+        default="sync",
+        help="JACK server mode: sync (-S, one period of playback latency) or jackd2's default async (two)",
+    )
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -39,7 +47,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     result.update(_full_synthesis(np, args.voices))
     result.update(_image_sources(np))
     if args.latency_seconds > 0:
-        result.update(_latency(np, args.latency_seconds))
+        result.update(_latency(np, args.latency_seconds, args.jack_mode == "sync"))
     return result
 
 
@@ -176,12 +184,14 @@ def _image_sources(np: Any, calls: int = 2000) -> dict[str, Any]:
     return out
 
 
-def _latency(np: Any, seconds: float) -> dict[str, Any]:
+def _latency(np: Any, seconds: float, sync: bool = True) -> dict[str, Any]:
+    import os
+
     from krapition_app.engine.acoustics import AudioEngine, BodyTable, EngineConfig
-    from krapition_app.engine.acoustics.jack_dummy import jack_dummy_server
+    from krapition_app.engine.acoustics.jack_dummy import jack_dummy_server, jackd_command
     from krapition_app.engine.contacts import IMPACT, ContactEvents
 
-    with jack_dummy_server() as name:
+    with jack_dummy_server(sync=sync) as name:
         if name is None:
             return {
                 "latency_ms_median": None,
@@ -216,6 +226,7 @@ def _latency(np: Any, seconds: float) -> dict[str, Any]:
             contacts.normal_speed[:] = 2.0
             contacts.kind[:] = IMPACT
             before = engine.stats()
+            blocks_before = engine._blocks_ready
             rng = np.random.default_rng(2)
             end = time.monotonic() + seconds
             while time.monotonic() < end:
@@ -227,6 +238,8 @@ def _latency(np: Any, seconds: float) -> dict[str, Any]:
             played = engine.play_time(placed[:, 1])
             ok = np.isfinite(played)
             latency = (played[ok] - placed[ok, 0]) * 1000.0
+            slack = engine.render_slack()[-(engine._blocks_ready - blocks_before):] * 1000.0
+            slack = slack[np.isfinite(slack)]
             return {
                 "latency_ms_median": round(float(np.median(latency)), 3),
                 "latency_ms_p99": round(float(np.percentile(latency, 99)), 3),
@@ -235,12 +248,18 @@ def _latency(np: Any, seconds: float) -> dict[str, Any]:
                     float(np.percentile(latency, 99) - np.median(latency)), 3
                 ),
                 "scheduled_latency_ms": round(engine.status.scheduled_latency * 1000, 3),
+                "latency_budget_ms": engine.latency_budget(),
                 "dac_latency_ms": round(engine._dac * 1000, 3),
+                "render_slack_ms_min": round(float(slack.min()), 3) if len(slack) else None,
+                "render_slack_ms_p1": round(float(np.percentile(slack, 1)), 3) if len(slack) else None,
+                "jack_server": " ".join(jackd_command("jackd", "NAME", sync=sync)).replace(" -n NAME", ""),
+                "load_average_1min": round(os.getloadavg()[0], 2),
                 "impacts": int(ok.sum()),
                 "underruns": after["underruns"] - before["underruns"],
                 "underruns_including_start": after["underruns"],
                 "jack_xruns": after["portaudio_underflows"] - before["portaudio_underflows"],
                 "late_rows": after["late"] - before["late"],
+                "late_placements": after["late_placements"] - before["late_placements"],
                 "goal_latency_ms_median": 20.0,
                 "goal_latency_ms_p99": 30.0,
             }

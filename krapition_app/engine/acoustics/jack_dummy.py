@@ -2,6 +2,11 @@
 
 For tests and ``krapition bench audio``. The server gets a unique name, is waited for, and is stopped
 by the pid this module started (never by name).
+
+It runs in JACK's synchronous mode (``-S``): the server waits for its clients' cycle and plays their
+buffers in that same cycle, so the playback latency JACK reports (the callback's outputBufferDacTime)
+is one period, 5.3 ms at 256 frames. jackd2's default asynchronous mode plays them one cycle later
+and reports two periods.
 """
 
 from __future__ import annotations
@@ -21,8 +26,8 @@ READY_TIMEOUT_S = 10.0
 
 
 @contextlib.contextmanager
-def jack_dummy_server(rate: int = 48_000, period: int = 256) -> Iterator[str | None]:
-    """Start ``jackd -n NAME -d dummy``; yield NAME (None where jackd is missing), then stop it by pid.
+def jack_dummy_server(rate: int = 48_000, period: int = 256, sync: bool = True) -> Iterator[str | None]:
+    """Start ``jackd -n NAME [-S] -d dummy``; yield NAME (None where jackd is missing), then stop it by pid.
 
     Sets JACK_DEFAULT_SERVER and JACK_NO_AUDIO_RESERVATION for this process and rescans PortAudio so
     its JACK host API finds the server.
@@ -34,7 +39,7 @@ def jack_dummy_server(rate: int = 48_000, period: int = 256) -> Iterator[str | N
     name = f"krapition-test-{uuid.uuid4().hex[:8]}"
     env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1", JACK_DEFAULT_SERVER=name)
     proc = subprocess.Popen(
-        [jackd, "-n", name, "--no-realtime", "-d", "dummy", "-r", str(rate), "-p", str(period)],
+        jackd_command(jackd, name, rate, period, sync),
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,  # a full pipe would stall jackd
@@ -65,6 +70,14 @@ def jack_dummy_server(rate: int = 48_000, period: int = 256) -> Iterator[str | N
             proc.wait(timeout=5)
         if sd is not None:
             sd._initialize()
+
+
+def jackd_command(
+    jackd: str, name: str, rate: int = 48_000, period: int = 256, sync: bool = True
+) -> list[str]:
+    """The server's command line (the bench reports it beside its figures)."""
+    sync_flag = ["-S"] if sync else []
+    return [jackd, "-n", name, "--no-realtime", *sync_flag, "-d", "dummy", "-r", str(rate), "-p", str(period)]
 
 
 def _sounddevice() -> ModuleType | None:

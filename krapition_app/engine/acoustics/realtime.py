@@ -6,7 +6,8 @@ Threads:
   (:meth:`AudioEngine.submit`), then hands them over through a deque;
 - the synthesis thread maps each excitation's timestamp to the output frame that plays at that
   moment plus one fixed offset (so every impact keeps its exact sub-block time), renders blocks with
-  the numba kernels (``nogil``) and pushes them into a lock-free ring;
+  the numba kernels (``nogil``) just in time (``guard_s`` before the callback that plays them; it
+  sleeps until that moment instead of polling) and pushes them into a lock-free ring;
 - the PortAudio callback (48 kHz, blocksize 256, latency 'low') only copies from the ring into the
   output buffer via one njit function: no allocation of buffers, no lock, no logging, no file.
 
@@ -15,6 +16,17 @@ from the callback's own timestamps (``time.monotonic()`` plus PortAudio's DAC la
 earliest-consistent record of the last few callbacks so a late callback does not shift it.
 Without an output device the engine says so in :attr:`status` and runs silently: :meth:`submit`
 still validates and still produces events.
+
+The fixed offset is the latency budget, every term of it structural (:meth:`AudioEngine.latency_budget`):
+
+- ``dac``: the device's own buffering, outputBufferDacTime - currentTime of the callback (JACK:
+  one period in sync mode, two in asynchronous mode);
+- ``block``: the callback takes 256 frames at once, so an impact that just missed a block's render
+  deadline waits for the next block;
+- ``guard``: a block is rendered this long before its callback (wake-up, GIL and render time); grows
+  after an underrun, relaxes after quiet time;
+- ``margin``: time from the contact's timestamp to its excitations reaching the synthesis thread
+  (the work in :meth:`AudioEngine.submit`); grows when an impact was late for its frame, relaxes too.
 """
 
 from __future__ import annotations
@@ -52,8 +64,12 @@ BLOCKSIZE = 256
 PLACEMENT_LOG = 4096
 INBOX_STEPS = 512
 SWITCH_INTERVAL_S = 0.0005
-#: the synthesis thread looks at the ring this often (well inside the render guard)
+#: the synthesis thread's sleep while the clock is unknown or the ring is full
 POLL_S = 0.0005
+#: the longest the synthesis thread sleeps between deadlines (it applies settings and sees underruns then)
+MAX_SLEEP_S = 0.002
+#: per-block log of render slack (seconds between a block being ready and its callback)
+SLACK_LOG = 4096
 #: callbacks before the clock mapping is trusted, and how many recent ones it is taken from
 CLOCK_SETTLE = 16
 CLOCK_WINDOW = 64
@@ -67,16 +83,25 @@ class EngineConfig:
     #: frames of silence in the ring when the stream starts (before the clock is known)
     lead_frames: int = 512
     #: render each block this long before the callback that plays it is due ("just in time")
-    guard_s: float = 0.0025
-    #: after an underrun the guard grows by guard_step_s, up to guard_max_s (and so does the fixed offset)
+    guard_s: float = 0.003
+    #: after an underrun, or a block ready less than near_miss_s before its callback, the guard grows by
+    #: the block's lateness plus guard_step_s, up to guard_max_s (and so does the fixed offset)
     guard_step_s: float = 0.0005
-    guard_max_s: float = 0.006
+    guard_max_s: float = 0.007
+    near_miss_s: float = 0.0005
     #: seconds without an underrun before the guard steps back down
     guard_relax_s: float = 10.0
     #: frames the synthesis thread renders at a time
     chunk_frames: int = 64
-    #: safety frames added to the fixed offset (covers the synthesis thread's polling period)
+    #: frames added to the fixed offset for the time between a contact's timestamp and the synthesis
+    #: thread seeing its excitations (submit's own work); grows by margin_step_frames while more than
+    #: late_fraction of recent impacts come too late for their frame (a systematic cost, such as a
+    #: large step's submit; a stray late impact only costs its own delay), up to margin_max_frames,
+    #: and relaxes like the guard
     margin_frames: int = 32
+    margin_step_frames: int = 24
+    margin_max_frames: int = 144
+    late_fraction: float = 0.1
     #: keep the last this many frames as played, for tests and diagnostics (0: off)
     monitor_frames: int = 0
     static_material: str = "stone"
@@ -142,6 +167,12 @@ class AudioEngine:
         self._origin = 0.0
         self._origin_count = -1
         self._last_underrun = 0.0
+        self._margin = self.config.margin_frames
+        self._last_late = 0.0
+        self._late_placements = 0
+        self._late_rate = 0.0
+        self._slack = np.full(SLACK_LOG, np.nan)
+        self._blocks_ready = 0
         self._placements = np.zeros((PLACEMENT_LOG, 2), np.float64)
         self._placed = 0
         self._rejected = 0
@@ -165,6 +196,11 @@ class AudioEngine:
             self.ring = FrameRing(8192, 2, self.config.monitor_frames)
             self._offset = -1
             self._guard = self.config.guard_s
+            self._margin = self.config.margin_frames
+            self._late_placements = 0
+            self._late_rate = 0.0
+            self._slack[:] = np.nan
+            self._blocks_ready = 0
             self._seen_underruns = 0
             self._origin_count = -1
             self._commands.clear()
@@ -385,6 +421,7 @@ class AudioEngine:
             "callbacks": 0,
             "rejected": self._rejected,
             "placed": self._placed,
+            "late_placements": self._late_placements,
         }
         if ring is not None:
             out.update(
@@ -496,6 +533,8 @@ class AudioEngine:
                 target = mixer.frame
             else:
                 target = math.floor(frame_now) + self._offset
+                # too late for its frame: it sounds at the next one rendered
+                self._placement_was(late=target < mixer.frame)
             mixer.schedule(np.full(len(rows), target, np.int64), rows, prepared)
             k = self._placed % PLACEMENT_LOG
             self._placements[k, 0] = stamp
@@ -504,10 +543,41 @@ class AudioEngine:
 
     def _set_offset(self) -> None:
         self._offset = (
-            math.ceil((self._guard + self._dac) * self.fs)
-            + self.config.blocksize
-            + self.config.margin_frames
+            math.ceil((self._guard + self._dac) * self.fs) + self.config.blocksize + self._margin
         )
+
+    def _placement_was(self, late: bool) -> None:
+        """Widen the margin while impacts keep reaching the synthesis thread after their frame was rendered
+        (a running average over about 20 impacts above ``late_fraction``)."""
+        self._late_rate += 0.05 * (float(late) - self._late_rate)
+        if not late:
+            return
+        self._late_placements += 1
+        self._last_late = self._clock()
+        if self._late_rate > self.config.late_fraction and self._margin < self.config.margin_max_frames:
+            self._margin = min(self.config.margin_max_frames, self._margin + self.config.margin_step_frames)
+            self._late_rate = 0.0
+            self._set_offset()
+
+    def latency_budget(self) -> dict[str, float]:
+        """The fixed collision-to-output offset, term by term, in milliseconds (zeros until it is known)."""
+        if self._offset <= 0:
+            return {"dac": 0.0, "block": 0.0, "guard": 0.0, "margin": 0.0, "total": 0.0}
+        ms = 1000.0 / self.fs
+        dac_guard = math.ceil((self._guard + self._dac) * self.fs)  # the two as rendered, in frames
+        return {
+            "dac": round(self._dac * 1000.0, 3),
+            "block": round(self.config.blocksize * ms, 3),
+            "guard": round(dac_guard * ms - self._dac * 1000.0, 3),
+            "margin": round(self._margin * ms, 3),
+            "total": round(self._offset * ms, 3),
+        }
+
+    def render_slack(self) -> np.ndarray:
+        """Seconds between each recent block being ready in the ring and its callback (oldest first)."""
+        n = min(self._blocks_ready, SLACK_LOG)
+        idx = np.arange(self._blocks_ready - n, self._blocks_ready) % SLACK_LOG
+        return self._slack[idx].copy()
 
     def _adapt_guard(self) -> None:
         """An underrun after the clock settled: render earlier from now on (a longer fixed offset).
@@ -529,6 +599,12 @@ class AudioEngine:
             self._guard = max(self.config.guard_s, self._guard - self.config.guard_step_s)
             self._last_underrun = now
             self._set_offset()
+        if self._offset > 0 and self._margin > self.config.margin_frames and now - self._last_late > (
+            self.config.guard_relax_s
+        ):
+            self._margin = max(self.config.margin_frames, self._margin - self.config.margin_step_frames)
+            self._last_late = now
+            self._set_offset()
 
     def _callback_origin(self) -> float | None:
         """Clock time at which the callback for frame 0 ran, from the earliest-consistent recent record.
@@ -546,15 +622,37 @@ class AudioEngine:
             self._origin_count = count
         return self._origin
 
-    def _due(self, written: int, origin: float | None) -> bool:
-        """Render the next chunk now? Just in time: ``guard_s`` before the callback that needs it."""
-        ahead = written - self.ring.read
+    def _due_at(self, written: int, origin: float) -> float:
+        """Clock time to render the chunk starting at ``written``: ``guard`` before the callback
+        that plays it."""
         block = self.config.blocksize
-        if origin is None:
-            return ahead < self.config.lead_frames
         last = written + self.config.chunk_frames - 1
-        due_at = origin + (last // block) * block / self.fs - self._guard
-        return self._clock() >= due_at
+        return origin + (last // block) * block / self.fs - self._guard
+
+    def _due(self, written: int, origin: float | None) -> bool:
+        """Render the next chunk now? Just in time: ``guard`` before the callback that needs it."""
+        if origin is None:
+            return written - self.ring.read < self.config.lead_frames
+        return self._clock() >= self._due_at(written, origin)
+
+    def _block_ready(self, written: int, origin: float | None) -> None:
+        """Log how early the block that ``written`` just completed is, against its callback; a near miss
+        (or a late block) grows the guard by its lateness, before underruns pile up."""
+        block = self.config.blocksize
+        if origin is None or written % block:
+            return
+        self._log_slack(origin + (written - block) / self.fs - self._clock())
+
+    def _log_slack(self, slack: float) -> None:
+        self._slack[self._blocks_ready % SLACK_LOG] = slack
+        self._blocks_ready += 1
+        now = self._clock()
+        near = self.config.near_miss_s
+        if slack < near and self._offset > 0 and self._guard < self.config.guard_max_s:
+            grow = near - slack + self.config.guard_step_s
+            self._guard = min(self.config.guard_max_s, self._guard + grow)
+            self._last_underrun = now
+            self._set_offset()
 
     def _synth_loop(self) -> None:
         mixer = self.mixer
@@ -566,16 +664,26 @@ class AudioEngine:
                 self._apply_commands()
                 self._schedule_inbox()
                 read = ring.read
+                origin = self._callback_origin()
                 if ring.written < read:  # underrun: the callback went past what we had
+                    if origin is not None:  # log how late the block we never rendered was
+                        self._log_slack(origin + ring.written / self.fs - self._clock())
                     ring.skip_to(read)
                     mixer.frame = read
                 self._adapt_guard()
-                origin = self._callback_origin()
                 while ring.space() >= chunk.shape[0] and self._due(ring.written, origin):
                     mixer.render(chunk, rev)
                     ring.push(chunk)
+                    self._block_ready(ring.written, origin)
                     self._schedule_inbox()
-                time.sleep(POLL_S)
+                # sleep until the next chunk is due (no polling: fewer wake-ups, fewer GIL hand-overs);
+                # impacts that arrive meanwhile are placed at the next wake-up, before anything is rendered
+                if origin is None or ring.space() < chunk.shape[0]:
+                    time.sleep(POLL_S)
+                else:
+                    wait = self._due_at(ring.written, origin) - self._clock()
+                    if wait > 0:
+                        time.sleep(min(wait, MAX_SLEEP_S))
         except Exception:  # never let the synthesis thread die silently
             log.exception("audio: synthesis thread failed; the output is silent from now on")
             self._status = AudioStatus(running=False, silent=True, reason="synthesis thread failed")

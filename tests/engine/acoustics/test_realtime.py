@@ -201,3 +201,76 @@ def test_ten_minute_avalanche_soak(soak_engine: AudioEngine) -> None:
     result = _soak(soak_engine, 600.0)
     assert soak_engine.status.running
     _judge(result)
+
+
+def test_latency_budget_terms_add_up_to_the_fixed_offset(engine: AudioEngine) -> None:
+    """The JACK dummy server runs in sync mode: the DAC term JACK reports is one 256-frame period."""
+    budget = engine.latency_budget()
+    assert budget["dac"] == pytest.approx(256 / 48.0, abs=0.01)
+    assert budget["block"] == pytest.approx(256 / 48.0, abs=0.01)
+    assert budget["dac"] + budget["block"] + budget["guard"] + budget["margin"] == pytest.approx(
+        budget["total"], abs=0.002
+    )
+    assert budget["total"] == pytest.approx(engine.status.scheduled_latency * 1000, abs=0.001)
+    assert np.isfinite(engine.render_slack()).all()
+
+
+def test_jack_dummy_server_command() -> None:
+    from krapition_app.engine.acoustics.jack_dummy import jackd_command
+
+    sync = jackd_command("jackd", "x")
+    assert "-S" in sync and sync[-4:] == ["-r", "48000", "-p", "256"]
+    assert "-S" not in jackd_command("jackd", "x", sync=False)
+
+
+class _FakeClock:
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def _settled(clock: _FakeClock) -> AudioEngine:
+    """An engine whose offset is known, driven by hand (no stream): the adaptation rules alone."""
+    from krapition_app.engine.acoustics.ring import FrameRing
+
+    eng = AudioEngine(clock=clock)
+    eng.ring = FrameRing(1024)
+    eng._dac = 256 / FS
+    eng._set_offset()
+    return eng
+
+
+def test_a_near_miss_grows_the_guard_by_its_lateness_and_it_relaxes() -> None:
+    clock = _FakeClock()
+    eng = _settled(clock)
+    cfg = eng.config
+    offset = eng._offset
+    eng._log_slack(0.002)  # comfortably early: nothing changes
+    assert eng._offset == offset
+    eng._log_slack(-0.001)  # 1 ms late: the guard grows by the lateness, the near-miss band and a step
+    assert eng._guard == pytest.approx(cfg.guard_s + 0.001 + cfg.near_miss_s + cfg.guard_step_s)
+    assert eng._offset > offset
+    eng._log_slack(-0.05)  # capped
+    assert eng._guard == cfg.guard_max_s
+    clock.t += cfg.guard_relax_s + 1
+    eng._adapt_guard()
+    assert eng._guard == pytest.approx(cfg.guard_max_s - cfg.guard_step_s)
+
+
+def test_the_margin_grows_only_for_systematically_late_impacts() -> None:
+    clock = _FakeClock()
+    eng = _settled(clock)
+    cfg = eng.config
+    for _ in range(20):
+        eng._placement_was(late=False)
+    eng._placement_was(late=True)  # a stray late impact costs only its own delay
+    assert eng._margin == cfg.margin_frames
+    for _ in range(200):
+        eng._placement_was(late=True)  # every impact late: the margin steps up to its cap
+    assert eng._margin == cfg.margin_max_frames
+    assert eng.latency_budget()["margin"] == pytest.approx(cfg.margin_max_frames / 48.0, abs=0.001)
+    clock.t += cfg.guard_relax_s + 1
+    eng._adapt_guard()
+    assert eng._margin == cfg.margin_max_frames - cfg.margin_step_frames
