@@ -87,8 +87,12 @@ def _finite(what: str, value: float, low: float = -1e12, high: float = 1e12) -> 
 
 
 class EventPayload(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
-                   tag_field="type", tag=True):
-    """Base of every payload; the tag (the class name) is the event type."""
+                   tag_field="type", tag=True, gc=False):
+    """Base of every payload; the tag (the class name) is the event type.
+
+    Events, like their envelopes and bodies, are not tracked by the garbage collector (``gc=False``):
+    they are immutable and hold plain data, so they never form a cycle, and a node keeps thousands
+    of them that every full collection would otherwise walk again."""
 
     @property
     def event_type(self) -> EventType:
@@ -120,7 +124,7 @@ class ObjectDeleted(EventPayload, frozen=True):
             _check_uri("moved_to", self.moved_to)
 
 
-class BodyState(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class BodyState(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
     """The motion state of one body at one tick."""
 
     name: str
@@ -433,7 +437,7 @@ HASH_SIZE = 32
 PUBLIC_KEY_SIZE = 32
 
 
-class EventEnvelope(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class EventEnvelope(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
     """An event before signing: who wrote it, where it sits in the author's chain, what it says."""
 
     author: bytes

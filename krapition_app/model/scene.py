@@ -56,7 +56,7 @@ def _check_size(what: str, value: float) -> None:
         raise ValueError(f"{what} must be between {MIN_SIZE} and {MAX_SIZE} metres, got {value!r}")
 
 
-class BodySpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class BodySpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
     """A rigid body: a sphere or a box of one material."""
 
     name: str

@@ -39,7 +39,7 @@ from pathlib import Path
 from queue import SimpleQueue
 
 from .. import __version__
-from ..model.events import AnyEventPayload, ChainCheckpoint, EventType, SystemStart
+from ..model.events import AnyEventPayload, ChainCheckpoint, EventEnvelope, EventType, SystemStart
 from ..model.uri import Authority, KrapitionURI
 from ..store.database import DB_FILE_NAME, EventRow, Snapshot, Store
 from ..store.projection import Projection, verify_snapshot
@@ -56,7 +56,7 @@ from .chain import (
     decode_envelope_trusted,
     decode_trusted,
     event_id,
-    event_type_of,
+    type_name_of,
     uri_authority,
 )
 from .clock import Clock, system_clock
@@ -102,7 +102,19 @@ class AuthorityMismatchError(ChainError):
 def row_of(event: SignedEvent) -> EventRow:
     env = event.envelope
     return EventRow(event.id, env.author, env.seq, env.prev, env.timestamp_ns,
-                    event_type_of(env.payload).value, env.uri, event.raw)
+                    type_name_of(env.payload), env.uri, event.raw)
+
+
+def rows_of(events: Iterable[SignedEvent]) -> list[tuple[EventRow, EventEnvelope]]:
+    """``(row_of(e), e.envelope)`` of each event, for :meth:`Store.append` (the hot path of every
+    stored event: the rows are made without :class:`EventRow`'s Python-level constructor)."""
+    out: list[tuple[EventRow, EventEnvelope]] = []
+    append, make = out.append, tuple.__new__
+    for event in events:
+        env = event.envelope
+        append((make(EventRow, (event.id, env.author, env.seq, env.prev, env.timestamp_ns,
+                                type_name_of(env.payload), env.uri, event.raw)), env))
+    return out
 
 
 def _usable_cpus() -> int:
@@ -245,8 +257,7 @@ class EventLedger:
                 chunk = self._sign_and_store_pipelined(part, seq, prev, now, new_authors)
             else:
                 chunk = self._sign(part, seq, prev, now)
-                self.store.append([(row_of(e), e.envelope) for e in chunk], own=True,
-                                  new_authors=new_authors)
+                self.store.append(rows_of(chunk), own=True, new_authors=new_authors)
             self._committed_own(chunk)
             done += chunk
         return done
@@ -254,14 +265,11 @@ class EventLedger:
     def _sign(self, part: Sequence[tuple[str, AnyEventPayload]], seq: int, prev: bytes,
               now: int) -> list[SignedEvent]:
         # the rules of :func:`advance` hold by construction: our authority, the next seq, the head
-        sign_next, limit = self._signer.sign_next, self.limits.max_event_size
-        chunk: list[SignedEvent] = []
-        for uri, payload in part:
-            event = sign_next(seq, prev, now, uri, payload)
+        chunk = self._signer.sign_many(seq, prev, now, part)
+        limit = self.limits.max_event_size
+        for event in chunk:
             if len(event.raw) > limit:
                 _refuse_oversized(event, limit)
-            chunk.append(event)
-            seq, prev = seq + 1, event.id
         return chunk
 
     def _sign_and_store_pipelined(self, part: Sequence[tuple[str, AnyEventPayload]], seq: int,
@@ -304,7 +312,7 @@ class EventLedger:
                     if event is _ABORT:
                         raise _Abort("the signer gave up on this chunk")
                     batch.append(event)
-                store.insert_events([(row_of(e), e.envelope) for e in batch], own=True)
+                store.insert_events(rows_of(batch), own=True)
                 left -= len(batch)
 
     def _committed_own(self, events: list[SignedEvent]) -> None:
@@ -373,8 +381,7 @@ class EventLedger:
                 new_authors = {e.author: state.authors[e.author].authority for e in accepted
                                if e.author not in chunk_start.authors}
                 try:
-                    self.store.append([(row_of(e), e.envelope) for e in accepted], own=False,
-                                      new_authors=new_authors)
+                    self.store.append(rows_of(accepted), own=False, new_authors=new_authors)
                 except BaseException:
                     # forks recorded in this chunk are stored already; the accepted events are not
                     self.state = _with_forks(chunk_start, state)

@@ -4,20 +4,30 @@ One file, WAL mode, ``synchronous=FULL``: a transaction that returned is on disk
 our own chain is durable before it leaves the node, and a sequence number is never handed out twice
 (the authors table keeps each chain's head, updated in the same transaction as the events).
 
+The read model (``objects``, ``cache``) is a projection of the stored events, written out in
+batches: the changes of committed events wait in memory (every read of this Store sees them) until
+:data:`PROJECTION_FLUSH_URIS` URIs or :data:`PROJECTION_FLUSH_EVENTS` events are pending, then go
+into the tables inside the transaction of the events that crossed the mark. Each author's
+``projected_seq`` says up to where its events are in the tables; on open, the events after it
+(those of a process that was killed) are replayed into them. Writing a URI once per batch instead of
+once per commit is most of the cost of storing an event that moves bodies.
+
 A damaged file raises :class:`CorruptDatabaseError` on open and is never rewritten: the caller
 offers :func:`move_aside` and starts a fresh database.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
+import msgspec
 import sqlite_utils
 
 from ..model.events import EventEnvelope
@@ -40,6 +50,17 @@ WAL_AUTOCHECKPOINT_PAGES = 4000
 _IN_LIMIT = 900
 #: at most this many read-model values are kept in memory per table (then it starts over)
 KNOWN_VALUES = 50_000
+#: the read model is written out once this many URIs have changes waiting in memory ...
+PROJECTION_FLUSH_URIS = 4096
+#: ... or this many events were committed since it was (bounds the replay on open after a crash)
+PROJECTION_FLUSH_EVENTS = 16_384
+#: signed event bytes are a 64-byte ed25519 signature, then the envelope (``p2p.chain``'s format);
+#: the store reads envelopes back only to replay them into the read model
+SIGNATURE_SIZE = 64
+_ENVELOPE = msgspec.msgpack.Decoder(EventEnvelope)
+_TABLES = ("objects", "cache")
+#: a change of the read model: (new value or None for none, seq of its event, its author)
+_Change = tuple["Value | None", int, bytes]
 
 
 class EventRow(NamedTuple):
@@ -118,11 +139,20 @@ class Store:
         self.path = path
         self.db = sqlite_utils.Database(conn)
         #: committed values of the read model by table (None: known to have none), so a moved body
-        #: is not read back from the table it was just written to; only what a transaction of this
-        #: Store committed goes in (one process writes a file), and a rebuild empties it
+        #: is not read back from the table it was written to; only what a transaction of this Store
+        #: committed goes in (one process writes a file), and a rebuild empties it
         self._known: dict[str, dict[str, Value | None]] = {"objects": {}, "cache": {}}
-        #: what the open transaction will add to ``_known`` once it commits
-        self._staged: list[tuple[str, dict[str, Value | None]]] = []
+        #: committed changes not written to the tables yet, by table (newest change per URI)
+        self._dirty: dict[str, dict[str, _Change]] = {"objects": {}, "cache": {}}
+        #: events committed since the tables were last written
+        self._dirty_events = 0
+        #: the changes of the open transaction, by table (not in ``_dirty`` until it commits)
+        self._txn: dict[str, dict[str, _Change]] = {"objects": {}, "cache": {}}
+        self._txn_events = 0
+        #: the open transaction wrote ``_dirty`` (and these changes of its own) to the tables
+        self._txn_flushed: list[dict[str, _Change]] | None = None
+        #: authors whose ``own`` mark is stored
+        self._own_marked: set[bytes] = set()
 
     @classmethod
     def open(cls, path: Path | str, *, check: bool = True) -> Store:
@@ -147,6 +177,7 @@ class Store:
                     raise CorruptDatabaseError(path, "; ".join(str(r[0]) for r in rows[:5]))
             store = cls(conn, path)
             store._migrate()
+            store._catch_up()
             return store
         except sqlite3.DatabaseError as exc:
             conn.close()
@@ -156,7 +187,13 @@ class Store:
             raise
 
     def close(self) -> None:
-        self.conn.close()
+        """Writes out the waiting read-model changes (else the next open replays them) and closes."""
+        try:
+            if self._dirty_events and not self.conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error), self.transaction():
+                    self._write_projection()
+        finally:
+            self.conn.close()
 
     def __enter__(self) -> Store:
         return self
@@ -168,21 +205,39 @@ class Store:
     def transaction(self) -> Iterator[None]:
         """One write transaction; it is on disk (synchronous=FULL) when the block exits normally."""
         self.conn.execute("BEGIN IMMEDIATE")
-        self._staged = []
+        self._txn = {"objects": {}, "cache": {}}
+        self._txn_events = 0
+        self._txn_flushed = None
         try:
             yield
             self.conn.execute("COMMIT")
         except BaseException:
-            self._staged = []
+            self._txn = {"objects": {}, "cache": {}}
+            self._txn_events = 0
+            self._txn_flushed = None
             if self.conn.in_transaction:  # a failed COMMIT can leave the transaction open
                 self.conn.execute("ROLLBACK")
             raise
-        staged, self._staged = self._staged, []
-        for table, values in staged:
-            known = self._known[table]
-            if len(known) + len(values) > KNOWN_VALUES:
-                known.clear()
-            known.update(values)
+        txn, self._txn = self._txn, {"objects": {}, "cache": {}}
+        flushed, self._txn_flushed = self._txn_flushed, None
+        if flushed is not None:  # the tables hold what was waiting: start over
+            self._dirty = {"objects": {}, "cache": {}}
+            self._dirty_events = 0
+            for table, changes in zip(_TABLES, flushed, strict=True):
+                self._remember(table, changes)
+        self._dirty_events += self._txn_events
+        for table in _TABLES:
+            changes = txn[table]
+            if changes:
+                self._dirty[table].update(changes)
+                self._remember(table, changes)
+
+    def _remember(self, table: str, changes: Mapping[str, _Change]) -> None:
+        known = self._known[table]
+        if len(known) + len(changes) > KNOWN_VALUES:
+            known.clear()
+        for uri, change in changes.items():
+            known[uri] = change[0]
 
     def _migrate(self) -> None:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
@@ -267,66 +322,117 @@ class Store:
             )
             if cur.rowcount == 0 and self.author(author) is None:
                 raise StoreIntegrityError(f"author {author.hex()[:12]} has no authority binding")
-        self._project(events, own)
+        if own:
+            self._mark_own(heads)
+        self._project([envelope for _, envelope in events], own)
+        self._txn_events += len(events)
+        if (self._dirty_events + self._txn_events >= PROJECTION_FLUSH_EVENTS
+                or len(self._dirty["objects"]) + len(self._txn["objects"]) >= PROJECTION_FLUSH_URIS
+                or len(self._dirty["cache"]) + len(self._txn["cache"]) >= PROJECTION_FLUSH_URIS):
+            self._write_projection()
 
-    def _project(self, events: Sequence[tuple[EventRow, EventEnvelope]], own: bool) -> None:
-        """Applies the events to the read model: each URI is written once per call (the last
-        change wins), and the values moved bodies start from are read in one query."""
+    def _mark_own(self, authors: Iterable[bytes]) -> None:
+        for author in authors:
+            if author not in self._own_marked:
+                self.conn.execute("UPDATE authors SET own=1 WHERE author=? AND own=0", (author,))
+                self._own_marked.add(author)
+
+    def _project(self, envelopes: Sequence[EventEnvelope], own: bool) -> None:
+        """Applies the events to the read model of the open transaction (written out later, see
+        :meth:`_write_projection`). The values moved bodies start from are read in one query."""
         table = "objects" if own else "cache"
-        conn = self.conn
-        known = self._known[table]
+        txn, dirty, known = self._txn[table], self._dirty[table], self._known[table]
+        # written by this transaction already, so newer than ``dirty`` (and than ``known``)
+        flushed = {} if self._txn_flushed is None else self._txn_flushed[_TABLES.index(table)]
         wanted: set[str] = set()
-        for _, envelope in events:
+        for envelope in envelopes:
             for uri in looked_up_uris(envelope):
-                if uri not in known:
+                if uri not in known and uri not in dirty and uri not in txn and uri not in flushed:
                     wanted.add(uri)
-        # read in this transaction (so maybe written by an earlier part of it): staged, not known yet
         stored: dict[str, Value | None] = dict.fromkeys(wanted)
         if wanted:
             uris = list(wanted)
             for i in range(0, len(uris), _IN_LIMIT):
                 part = uris[i : i + _IN_LIMIT]
                 marks = ",".join("?" * len(part))
-                for uri, kind, value in conn.execute(
+                for uri, kind, value in self.conn.execute(
                     f"SELECT uri, kind, value FROM {table} WHERE uri IN ({marks})", part
                 ):
                     stored[uri] = Value(kind, value)
-        pending: dict[str, tuple[Value | None, int, bytes]] = {}
 
         def lookup(uri: str) -> Value | None:
-            found = pending.get(uri)
+            found = txn.get(uri) or flushed.get(uri) or dirty.get(uri)
             if found is not None:
                 return found[0]
             if uri in stored:
                 return stored[uri]
             return known[uri]
 
-        for row, envelope in events:
+        for envelope in envelopes:
             changes = changes_of(envelope, lookup)
             if changes:
-                seq, author = row[2], row[1]
+                seq, author = envelope.seq, envelope.author
                 for uri, value in changes:
-                    pending[uri] = (value, seq, author)
-        if own:
-            upserts: list[tuple] = [(uri, v.kind, v.data, seq) for uri, (v, seq, _) in pending.items() if v]
-            conn.executemany(
-                "INSERT INTO objects(uri, kind, value, seq) VALUES (?, ?, ?, ?) ON CONFLICT(uri) "
-                "DO UPDATE SET kind=excluded.kind, value=excluded.value, seq=excluded.seq",
-                upserts,
-            )
-        else:
-            upserts = [(uri, v.kind, v.data, seq, author) for uri, (v, seq, author) in pending.items() if v]
-            conn.executemany(
-                "INSERT INTO cache(uri, kind, value, seq, author) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT(uri) DO UPDATE SET kind=excluded.kind, value=excluded.value, "
-                "seq=excluded.seq, author=excluded.author",
-                upserts,
-            )
-        deletes = [(uri,) for uri, (v, _, _) in pending.items() if v is None]
-        if deletes:
-            conn.executemany(f"DELETE FROM {table} WHERE uri=?", deletes)
-        stored.update((uri, v) for uri, (v, _, _) in pending.items())
-        self._staged.append((table, stored))
+                    txn[uri] = (value, seq, author)
+
+    def _write_projection(self) -> None:
+        """Writes every waiting change of the read model to its table and moves each author's
+        ``projected_seq`` to its head (inside the caller's transaction; kept once it commits)."""
+        conn = self.conn
+        written = []
+        for table in _TABLES:
+            changes = {**self._dirty[table], **self._txn[table]}
+            written.append(changes)
+            if not changes:
+                continue
+            if table == "objects":
+                conn.executemany(
+                    "INSERT INTO objects(uri, kind, value, seq) VALUES (?, ?, ?, ?) ON CONFLICT(uri) "
+                    "DO UPDATE SET kind=excluded.kind, value=excluded.value, seq=excluded.seq",
+                    [(uri, v.kind, v.data, seq) for uri, (v, seq, _) in changes.items() if v],
+                )
+            else:
+                conn.executemany(
+                    "INSERT INTO cache(uri, kind, value, seq, author) VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT(uri) DO UPDATE SET kind=excluded.kind, value=excluded.value, "
+                    "seq=excluded.seq, author=excluded.author",
+                    [(uri, v.kind, v.data, seq, author) for uri, (v, seq, author) in changes.items() if v],
+                )
+            deletes = [(uri,) for uri, (v, _, _) in changes.items() if v is None]
+            if deletes:
+                conn.executemany(f"DELETE FROM {table} WHERE uri=?", deletes)
+        conn.execute("UPDATE authors SET projected_seq=head_seq WHERE projected_seq<head_seq")
+        if self._txn_flushed is not None:  # written twice in one transaction: keep both for _known
+            written = [{**before, **now} for before, now in zip(self._txn_flushed, written, strict=True)]
+        self._txn_flushed = written
+        self._txn = {"objects": {}, "cache": {}}
+        self._txn_events = 0  # from here on, the transaction's events wait again
+
+    def flush_projection(self) -> None:
+        """Writes the waiting read-model changes to the tables now (readers of this Store see them
+        anyway; this is for whoever reads the file)."""
+        if self._dirty_events or any(self._dirty.values()):
+            with self.transaction():
+                self._write_projection()
+
+    def _catch_up(self) -> None:
+        """Replays into the read model the stored events after each author's ``projected_seq``
+        (a process killed before it wrote them out)."""
+        behind = self.conn.execute(
+            "SELECT author, own, projected_seq FROM authors WHERE projected_seq<head_seq"
+        ).fetchall()
+        if not behind:
+            return
+        with self.transaction():
+            for author, own, projected in behind:
+                if own:
+                    self._own_marked.add(author)
+                envelopes = [_ENVELOPE.decode(raw[SIGNATURE_SIZE:]) for (raw,) in self.conn.execute(
+                    "SELECT raw FROM events WHERE author=? AND seq>? ORDER BY seq", (author, projected)
+                )]
+                for i in range(0, len(envelopes), 4096):
+                    self._project(envelopes[i : i + 4096], bool(own))
+            self._write_projection()
 
     def record_fork(self, author: bytes, seq: int, first_id: bytes, second_id: bytes,
                     second_raw: bytes) -> None:
@@ -350,6 +456,7 @@ class Store:
         """Drops the author's events up to the snapshot's horizon, keeping the snapshot (one
         transaction). Returns how many events were dropped."""
         with self.transaction():
+            self._write_projection()  # the events it drops must not be needed by a replay on open
             return self._compact(author, snapshot, checkpoint_id)
 
     def _compact(self, author: bytes, snapshot: Snapshot, checkpoint_id: bytes) -> int:
@@ -364,11 +471,13 @@ class Store:
         """A peer's snapshot becomes the author's base: :meth:`compact` and
         :meth:`replace_projection` (``values``: the state at the head, the snapshot plus the stored
         tail) in one transaction, so a crash never leaves the base without its read side."""
-        self._known["objects" if own else "cache"].clear()
+        table = "objects" if own else "cache"
         with self.transaction():
+            self._write_projection()
             dropped = self._compact(author, snapshot, checkpoint_id)
             self._replace_rows(author, values, own=own)
-            return dropped
+        self._known[table].clear()  # what the transaction remembered was overwritten
+        return dropped
 
     # ---- reading ----------------------------------------------------------------------------
 
@@ -428,35 +537,54 @@ class Store:
         ).fetchone()
         return None if row is None else Snapshot(*row)
 
+    # the read model: the tables, with the changes that wait in memory on top
+
+    def _waiting(self, table: str) -> dict[str, _Change]:
+        """The changes of ``table`` not in it yet: committed ones, then the open transaction's."""
+        txn = self._txn[table]
+        return {**self._dirty[table], **txn} if txn else self._dirty[table]
+
     def get_object(self, uri: str) -> StoredValue | None:
+        waiting = self._txn["objects"].get(uri) or self._dirty["objects"].get(uri)
+        if waiting is not None:
+            return None if waiting[0] is None else StoredValue(waiting[0], waiting[1])
         row = self.conn.execute("SELECT kind, value, seq FROM objects WHERE uri=?", (uri,)).fetchone()
         return None if row is None else StoredValue(Value(row[0], row[1]), row[2])
 
     def get_cached(self, uri: str) -> StoredValue | None:
+        waiting = self._txn["cache"].get(uri) or self._dirty["cache"].get(uri)
+        if waiting is not None:
+            return None if waiting[0] is None else StoredValue(*waiting)
         row = self.conn.execute("SELECT kind, value, seq, author FROM cache WHERE uri=?", (uri,)).fetchone()
         return None if row is None else StoredValue(Value(row[0], row[1]), row[2], row[3])
 
     def objects(self) -> dict[str, Value]:
-        return {uri: Value(kind, value) for uri, kind, value in
-                self.conn.execute("SELECT uri, kind, value FROM objects")}
+        out = {uri: Value(kind, value) for uri, kind, value in
+               self.conn.execute("SELECT uri, kind, value FROM objects")}
+        return _with_waiting(out, self._waiting("objects"))
 
     def cached(self, author: bytes) -> dict[str, Value]:
-        return {uri: Value(kind, value) for uri, kind, value in
-                self.conn.execute("SELECT uri, kind, value FROM cache WHERE author=?", (author,))}
+        out = {uri: Value(kind, value) for uri, kind, value in
+               self.conn.execute("SELECT uri, kind, value FROM cache WHERE author=?", (author,))}
+        return _with_waiting(out, self._waiting("cache"), author)
 
     def list_uris(self, pattern: URIPattern | str) -> list[str]:
         """URIs with a value (owned or cached) that match ``pattern``, sorted."""
         if isinstance(pattern, str):
             pattern = URIPattern.parse(pattern)
-        uris = [u for (u,) in self.conn.execute("SELECT uri FROM objects UNION SELECT uri FROM cache")]
+        uris: set[str] = set()
+        for table in _TABLES:
+            held = {u: None for (u,) in self.conn.execute(f"SELECT uri FROM {table}")}
+            uris.update(_with_waiting(held, self._waiting(table)))
         return sorted(u for u in uris if pattern.matches(u))
 
     def replace_projection(self, author: bytes, values: Mapping[str, tuple[Value, int]], *,
                            own: bool) -> None:
         """Rewrites the author's rows of the read model (after a replay), in one transaction."""
-        self._known["objects" if own else "cache"].clear()
         with self.transaction():
+            self._write_projection()
             self._replace_rows(author, values, own=own)
+        self._known["objects" if own else "cache"].clear()  # what the transaction remembered was overwritten
 
     def _replace_rows(self, author: bytes, values: Mapping[str, tuple[Value, int]], *, own: bool) -> None:
         if own:
@@ -469,3 +597,16 @@ class Store:
                 "INSERT INTO cache(uri, author, kind, value, seq) VALUES (?, ?, ?, ?, ?)",
                 [(u, author, v.kind, v.data, s) for u, (v, s) in values.items()],
             )
+
+
+def _with_waiting(values: dict, waiting: Mapping[str, _Change], author: bytes | None = None) -> dict:
+    """``values`` read from a table, with the changes that wait in memory applied (only the
+    author's, when one is given)."""
+    for uri, (value, _, of) in waiting.items():
+        if author is not None and of != author:
+            continue
+        if value is None:
+            values.pop(uri, None)
+        else:
+            values[uri] = value
+    return values

@@ -53,5 +53,15 @@ def _v1(db: sqlite_utils.Database) -> None:
     db["cache"].create_index(["author"], index_name="cache_author")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+def _v2(db: sqlite_utils.Database) -> None:
+    # the read model (objects, cache) trails the events by a bounded amount and is written out in
+    # batches: ``projected_seq`` is the author's seq up to which its stored events are in it (on
+    # open, the events after it are replayed into it), ``own`` says which table they go to
+    # (objects: this node's chain; cache: a peer's). A database of version 1 is fully projected.
+    db.execute("ALTER TABLE authors ADD COLUMN projected_seq INTEGER NOT NULL DEFAULT -1")
+    db.execute("ALTER TABLE authors ADD COLUMN own INTEGER NOT NULL DEFAULT 0")
+    db.execute("UPDATE authors SET projected_seq = head_seq")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)

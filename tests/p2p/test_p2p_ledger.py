@@ -148,6 +148,8 @@ def test_rebuild_restores_a_damaged_read_side(make_ledger: LedgerFactory) -> Non
     assert a.compact() is not None
     fill(a, 3, start=30)
     b.receive_many(list(a.store.raw_events(a.author, b.state.author(a.author).next_seq)))  # type: ignore[union-attr]
+    a.store.flush_projection()  # the tables hold the read model (not only this Store's memory)
+    b.store.flush_projection()
     objects = dict(a.store.conn.execute("SELECT uri, seq FROM objects"))
     cached = dict(b.store.conn.execute("SELECT uri, seq FROM cache"))
     a.store.conn.execute("DELETE FROM objects WHERE uri LIKE '%b1'")

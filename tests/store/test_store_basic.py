@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 
-from krapition_app.model.events import EventEnvelope, ObjectCreated
+from krapition_app.model.events import BodyState as MovedBody
+from krapition_app.model.events import EventEnvelope, ObjectCreated, ObjectMoved
 from krapition_app.model.scene import BodySpec
 from krapition_app.p2p.testing import ball, build_chain, node_uri, object_uri, seeded_identity, start_payload
 from krapition_app.store import DB_FILE_NAME, EventRow, Store, StoreIntegrityError
+from krapition_app.store import database as database_module
 from krapition_app.store.projection import BODY, Projection
 from krapition_app.store.schema import SCHEMA_VERSION
 
@@ -106,3 +109,82 @@ def test_a_rolled_back_delete_does_not_hide_the_body_from_the_next_move(store: S
     store.append([(pairs[3][0]._replace(seq=2), pairs[3][1])], own=True)
     stored = store.get_object(uri)
     assert stored is not None and stored.value.data == moved_body(encode(ball("b1")), state)
+
+
+def _table(store: Store) -> dict:
+    rows = store.conn.execute("SELECT uri, kind, value FROM objects")
+    return {uri: (kind, value) for uri, kind, value in rows}
+
+
+def _replayed(batch: list[tuple[EventRow, EventEnvelope]]) -> dict:
+    projection = Projection()
+    for _, env in batch:
+        projection.apply(env)
+    return projection.values
+
+
+def _moving_rows() -> list[tuple[EventRow, EventEnvelope]]:
+    items: list = [(node_uri(ID, AUTH), start_payload(AUTH))]
+    items += [(object_uri(AUTH, f"b{i}"), ObjectCreated(body=ball(f"b{i}"))) for i in range(3)]
+    items += [(node_uri(ID, AUTH), ObjectMoved(tick=t, bodies=(
+        MovedBody(name=f"b{t % 3}", position=(float(t), 0.0, 1.0)),))) for t in range(6)]
+    return [
+        (EventRow(e.id, e.author, e.seq, e.prev, e.timestamp_ns, str(e.type), e.uri, e.raw), e.envelope)
+        for e in build_chain(ID, AUTH, items)
+    ]
+
+
+def test_the_read_model_waits_in_memory_and_a_reopen_replays_it(tmp_path: Path) -> None:
+    path = tmp_path / DB_FILE_NAME
+    batch = _moving_rows()
+    store = Store.open(path)
+    store.append(batch, own=True, new_authors={ID.public_key: AUTH})
+    assert _table(store) == {}  # not written out yet ...
+    assert store.objects() == _replayed(batch)  # ... but every read of this Store sees it
+    assert store.get_object(object_uri(AUTH, "b1")).seq == 8  # type: ignore[union-attr]
+    assert store.list_uris(f"krapition://{AUTH}/physics/objects/*") == sorted(_replayed(batch))
+    store.conn.close()  # as a kill -9: nothing written out on the way
+    with Store.open(path) as again:
+        assert _table(again) == _replayed(batch)
+        marks = again.conn.execute("SELECT projected_seq, head_seq, own FROM authors").fetchall()
+        assert marks == [(9, 9, 1)]
+
+
+
+def test_a_clean_close_writes_the_read_model_out(tmp_path: Path) -> None:
+    batch = _moving_rows()
+    with Store.open(tmp_path / DB_FILE_NAME) as store:
+        store.append(batch, own=True, new_authors={ID.public_key: AUTH})
+    conn = sqlite3.connect(tmp_path / DB_FILE_NAME)
+    rows = conn.execute("SELECT uri, kind, value FROM objects")
+    objects = {uri: (kind, value) for uri, kind, value in rows}
+    assert objects == _replayed(batch)
+    assert conn.execute("SELECT projected_seq, head_seq FROM authors").fetchall() == [(9, 9)]
+    conn.close()
+
+
+def test_the_read_model_is_written_out_past_the_mark(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(database_module, "PROJECTION_FLUSH_EVENTS", 3)
+    batch = _moving_rows()
+    with Store.open(tmp_path / DB_FILE_NAME) as store, store.transaction():
+        # one transaction, several inserts (as the pipelined writer): the first write-out happens
+        # inside it, and the bodies moved after it start from the values it wrote
+        store.bind_authors({ID.public_key: AUTH})
+        for i in range(0, len(batch), 2):
+            store.insert_events(batch[i : i + 2], own=True)
+        assert _table(store) == _replayed(batch[:8])  # written out at the marks (after 4 and 8 events)
+        assert store.objects() == _replayed(batch)
+    with Store.open(tmp_path / DB_FILE_NAME) as store:
+        assert _table(store) == store.objects() == _replayed(batch)
+
+
+def test_a_rolled_back_transaction_leaves_no_waiting_change(store: Store) -> None:
+    batch = _moving_rows()
+    store.append(batch[:4], own=True, new_authors={ID.public_key: AUTH})
+    before = store.objects()
+    with pytest.raises(RuntimeError), store.transaction():
+        store.insert_events(batch[4:], own=True)
+        raise RuntimeError("abort")
+    assert store.objects() == before == _replayed(batch[:4])
+    store.append(batch[4:], own=True)
+    assert store.objects() == _replayed(batch)
