@@ -40,8 +40,9 @@ from .engine.interpolation import EXTRAPOLATE, HOLD, INTERPOLATE, InterpolationS
 from .engine.physics import PhysicsError
 from .engine.remote_drag import DragArbiter, DragSender
 from .engine.shared_sound import ImpactMatcher, contacts_from_collisions, impacts_to_publish, pair_key
-from .engine.world import Delete, Drag, Release, Spawn, World
+from .engine.world import Delete, Drag, Release, Spawn, SpawnMany, World
 from .model.encoding import decode
+from .model.errors import InvalidURIError
 from .model.events import (
     BodyState,
     CollisionDetected,
@@ -423,12 +424,15 @@ class Session:
             # of -1 is never confirmed) until our next create or delete
             self._own_shape = set(own)
             self._own_shape_at = ({self.node.public_key.hex(): bodies_hash(own)}, -1)
+            by_author: dict[bytes, list[tuple[str, BodySpec]]] = {}
             for uri, result in known:
                 if result is None or result.body is None:
                     continue
                 author = authors.get(str(KrapitionURI.parse(uri).authority))
                 if author is not None:
-                    self._remote_created(uri, author, result.body)
+                    by_author.setdefault(author, []).append((uri, result.body))
+            for author, items in by_author.items():
+                self._remote_created_many(author, items)
 
     def _authors(self) -> dict[str, bytes]:
         """authority -> author key, of every chain the node holds."""
@@ -477,20 +481,26 @@ class Session:
                 author, bodies = self._snapshots.get_nowait()
             except queue.Empty:
                 break
-            for uri, spec in bodies:
-                if uri not in self.remote:
-                    self._remote_created(uri, author, spec)
+            self._remote_created_many(author, [(uri, spec) for uri, spec in bodies if uri not in self.remote])
+        created: list[tuple[str, BodySpec]] = []  # a run of one author's creations: one batch
+        created_by = b""
         while True:
             try:
                 event, arrival = self._inbox.get_nowait()
             except queue.Empty:
+                event = None
+            payload = None if event is None else event.payload
+            if created and (not isinstance(payload, ObjectCreated) or event.author != created_by):
+                self._remote_created_many(created_by, created)
+                created = []
+            if event is None:
                 return
-            payload = event.payload
             try:
                 if isinstance(payload, ObjectCreated | ObjectDeleted):
                     self._shape_seq[event.author] = event.seq
                 if isinstance(payload, ObjectCreated):
-                    self._remote_created(event.uri, event.author, payload.body)
+                    created.append((event.uri, payload.body))
+                    created_by = event.author
                 elif isinstance(payload, ObjectDeleted):
                     self._remote_deleted(event.uri, payload, event, arrival)
                 elif isinstance(payload, ObjectMoved):
@@ -507,27 +517,48 @@ class Session:
             except (ValueError, TypeError) as exc:
                 log.warning("remote event skipped: %s", exc)
 
-    def _remote_created(self, uri: str, author: bytes, spec: BodySpec) -> None:
-        parsed = KrapitionURI.parse(uri)
-        if (parsed.kind, parsed.collection) != ("physics", "objects"):
+    def _remote_created_many(self, author: bytes, items: list[tuple[str, BodySpec]]) -> None:
+        """``author``'s bodies ``(uri, spec)`` join our copy of the world (spawned at the next pump),
+        shown where their specs put them. One batch for all: a late joiner takes thousands at once,
+        and the per-body Python here is the dictionaries only."""
+        bodies = []
+        for uri, spec in items:
+            try:
+                parsed = KrapitionURI.parse(uri)
+            except InvalidURIError as exc:  # a verified event has a valid URI; a cache row might not
+                log.warning("remote body skipped: %s", exc)
+                continue
+            if (parsed.kind, parsed.collection) != ("physics", "objects"):
+                continue
+            name = local_name(spec.name, author)
+            if self.handoffs:
+                self.handoffs.pop(uri, None)  # handed over, then taken back by its owner: nothing to adopt
+            old = self.remote.get(uri)
+            body = RemoteBody(uri=uri, author=author, local=name, spec=replace(spec, name=name),
+                              slot=-1 if old is None else old.slot)
+            self.remote[uri] = body
+            if old is not None and old.local != name:
+                self._by_local.pop(old.local, None)
+                self._dying[old.local] = False
+            self._by_local[name] = uri
+            self._dying.pop(name, None)
+            self._dirty.add(uri)
+            bodies.append(body)
+        if not bodies:
             return
-        name = local_name(spec.name, author)
-        if self.handoffs:
-            self.handoffs.pop(uri, None)  # handed over, then taken back by its owner: nothing to adopt
-        old = self.remote.get(uri)
-        slot = old.slot if old is not None else self.interpolator.add(author)
-        body = RemoteBody(uri=uri, author=author, local=name, spec=replace(spec, name=name), slot=slot)
-        self.remote[uri] = body
-        if old is not None and old.local != name:
-            self._by_local.pop(old.local, None)
-            self._dying[old.local] = False
-        self._by_local[name] = uri
-        self._dying.pop(name, None)
-        while len(self._slot_local) <= slot:
-            self._slot_local.append(None)
-        self._slot_local[slot] = name
-        self._snap(body, spec)
-        self._dirty.add(uri)
+        new = [b for b in bodies if b.slot < 0]
+        if new:
+            for body, slot in zip(new, self.interpolator.add_many(author, len(new)).tolist(), strict=True):
+                body.slot = slot
+        top = max(b.slot for b in bodies)
+        if len(self._slot_local) <= top:
+            self._slot_local.extend([None] * (top + 1 - len(self._slot_local)))
+        for body in bodies:
+            self._slot_local[body.slot] = body.local
+        specs = [b.spec for b in bodies]
+        pos, quat, vel, ang = (np.array([getattr(s, f) for s in specs], dtype=np.float64)
+                               for f in ("position", "orientation", "velocity", "angular_velocity"))
+        self.interpolator.snap(np.array([b.slot for b in bodies]), pos, quat, vel, ang)
         self._remote_version += 1
 
     def _remote_deleted(self, uri: str, payload: ObjectDeleted | None = None,
@@ -618,6 +649,7 @@ class Session:
                 self._remote_version += 1
             elif not sent and self._submit(world, Delete(name)):
                 self._dying[name] = True
+        spawns: dict[str, BodySpec] = {}
         for uri in list(self._dirty):
             body = self.remote[uri]
             if body.local in self._spawning:
@@ -632,9 +664,12 @@ class Session:
                 s = body.state
                 spec = replace(spec, position=s.position, orientation=s.orientation,
                                velocity=s.velocity, angular_velocity=s.angular_velocity)
-            if self._submit(world, Spawn(spec)):
-                self._dirty.discard(uri)
-                self._spawning.add(spec.name)
+            spawns[uri] = spec
+        if spawns:  # one command for all (thousands for a late joiner)
+            specs = tuple(spawns.values())
+            if self._submit(world, Spawn(specs[0]) if len(specs) == 1 else SpawnMany(specs)):
+                self._dirty.difference_update(spawns)
+                self._spawning.update(spec.name for spec in specs)
         self._show_remote(world, snap, now)
 
     def _show_remote(self, world: World, snap: Any, now: float | None = None) -> None:
@@ -1088,9 +1123,36 @@ class Session:
                 continue
             names = [KrapitionURI.parse(b.uri).name for b in self.remote.values()
                      if b.author == author and b.local in in_world]
-            verdict = self.desync.check(author_hex, self._shape_seq.get(author, -1), names)
+            seq = self._shape_seq.get(author, -1)
+            if not self._base_complete(author, seq):
+                continue  # its snapshot is on its way: our copy is not complete yet, not diverged
+            verdict = self.desync.check(author_hex, seq, names)
             if verdict is False:
                 self._resync(author)
+
+    def _base_complete(self, author: bytes, seq: int) -> bool:
+        """Whether our copy of ``author``'s bodies can be compared at ``seq``: not while the node's
+        replica starts after seq 0 with no snapshot reaching it (a late join gets the tail's
+        creations before the checkpoint's snapshot) or while a snapshot waits for the next pump.
+        Asked of the node only when a check is due (once a heartbeat)."""
+        announced = self.desync.pending.get(author.hex())
+        if announced is None or announced[0] != seq:
+            return True
+
+        def replica_complete() -> bool:  # (the node's thread) its events from seq 0, or a snapshot to them
+            first = self.node.store.first_seq(author)
+            if not first:
+                return True
+            held = self.node.store.snapshot(author)
+            return held is not None and held.horizon_seq + 1 >= first
+
+        try:
+            complete = bool(self.node.submit(replica_complete).result(10.0))
+        except Exception:
+            log.exception("could not ask the node about the replica of %s", author.hex()[:16])
+            return False
+        # asked after the node's answer: a snapshot installed before it is queued by now
+        return complete and self._snapshots.empty()
 
     def _resync(self, author: bytes) -> None:
         """Rebuilds our copy of ``author``'s bodies from the node's replicated store (the owner's
@@ -1103,11 +1165,8 @@ class Session:
         ours = {uri for uri, body in self.remote.items() if body.author == author}
         for uri in sorted(ours - set(truth)):
             self._remote_deleted(uri)
-        for uri, spec in truth.items():
-            if uri not in self.remote:
-                self._remote_created(uri, author, spec)
-            else:
-                self._dirty.add(uri)  # respawned if our world lost it
+        self._remote_created_many(author, [(u, spec) for u, spec in truth.items() if u not in self.remote])
+        self._dirty.update(uri for uri in truth if uri in self.remote)  # respawned if our world lost it
         self.resyncs += 1
         log.warning("desync: resynchronised the bodies of %s", node_id_of(author)[:8],
                     extra={"author": author.hex(), "bodies": len(truth)})

@@ -329,3 +329,53 @@ def test_bodies_behind_a_checkpoint_join_the_world_when_their_snapshot_arrives()
     name = local_name("old-ball", other)
     assert world.snapshot().names == (name,) and session.owner_of(name) == other
     assert tuple(position(world, name)[:2]) == pytest.approx((0.5, 0.0), abs=1e-3)
+
+
+def test_a_late_joiner_checks_its_copy_only_once_the_snapshot_is_in() -> None:
+    """Joining after a checkpoint, the tail's creations come before the checkpoint's snapshot. The
+    owner's heartbeat hash (all its bodies, at its newest creation) must not be checked against the
+    tail's bodies alone: that would 'resync' every late join. Once the snapshot is in, it is checked
+    and agrees."""
+    import concurrent.futures
+    from types import SimpleNamespace
+
+    from krapition_app.model.encoding import encode
+    from krapition_app.model.events import ObjectCreated
+    from krapition_app.session_sync import bodies_hash
+    from krapition_app.store.projection import BODY, Value
+
+    class RunningNode(FakeNode):
+        def submit(self, fn, *args):
+            future: concurrent.futures.Future = concurrent.futures.Future()
+            future.set_result(fn(*args))
+            return future
+
+    node = RunningNode()
+    other = b"\x04" * 32
+    specs = [BodySpec(name=f"b{i}", shape="sphere", radius=0.05, position=(0.3 * i, 0, 0.05))
+             for i in range(6)]
+    uris = [f"krapition://10.0.0.4:9000/physics/objects/{s.name}" for s in specs]
+    held = {"snapshot": None}  # the replica: events from seq 5 on (a tail), no snapshot yet
+    values = {u: Value(BODY, encode(s)) for u, s in zip(uris, specs, strict=True)}
+    node.store = SimpleNamespace(first_seq=lambda author: 5, snapshot=lambda author: held["snapshot"],
+                                 cached=lambda author: values)
+    session = Session(node)  # type: ignore[arg-type]
+    world = World(Scene(name="w"))
+    session.attach(world)
+    tail = [FakeEvent(other, uris[i], ObjectCreated(body=specs[i])) for i in (4, 5)]
+    for seq, event in zip((5, 6), tail, strict=True):
+        event.seq = seq
+    node.on_events(tail)
+    session.desync.announced(other.hex(), 6, bodies_hash(s.name for s in specs))
+    for _ in range(3):
+        session.pump()
+        world.step()
+    assert len(world.snapshot().names) == 2
+    assert session.resyncs == 0 and session.desync.checked == 0  # not comparable yet: still pending
+    held["snapshot"] = SimpleNamespace(horizon_seq=4)
+    node.on_snapshot(other, None)
+    for _ in range(3):
+        session.pump()
+        world.step()
+    assert sorted(world.snapshot().names) == sorted(local_name(s.name, other) for s in specs)
+    assert session.desync.checked == 1 and session.desync.mismatches == 0 and session.resyncs == 0

@@ -191,13 +191,22 @@ class Interpolator:
 
     def add(self, source: Hashable) -> int:
         """A new slot (a remote body) of ``source``."""
-        if not self._free:
-            self._grow()
-        slot = self._free.pop()
-        self._used[slot] = True
-        self._src[slot] = self._source(source)
-        self._clear(np.array([slot]))
-        return slot
+        return int(self.add_many(source, 1)[0])
+
+    def add_many(self, source: Hashable, count: int) -> np.ndarray:
+        """``count`` new slots of ``source`` at once (a late joiner's thousands of bodies)."""
+        taken: list[int] = []
+        while len(taken) < count:  # the slots ``count`` calls of :meth:`add` would give, in order
+            if not self._free:
+                self._grow()
+            k = min(count - len(taken), len(self._free))
+            taken.extend(reversed(self._free[-k:]))
+            del self._free[-k:]
+        slots = np.array(taken, dtype=np.int64)
+        self._used[slots] = True
+        self._src[slots] = self._source(source)
+        self._clear(slots)
+        return slots
 
     def restart(self, source: Hashable) -> None:
         """``source`` started over (a new world, a new clock): its timed states and its timing are

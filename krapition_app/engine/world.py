@@ -49,6 +49,15 @@ class Spawn:
 
 
 @dataclass(frozen=True, slots=True)
+class SpawnMany:
+    """Many bodies in one command (a late joiner takes thousands at once), as a ``Spawn`` per body:
+    ``submit`` refuses the command if a name is taken or repeated; when it runs, a body that turns out
+    bad is reported to ``on_error`` as its own ``Spawn`` and the others are spawned."""
+
+    bodies: tuple[BodySpec, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Delete:
     name: str
 
@@ -78,7 +87,7 @@ class Release:
     key: str
 
 
-Command = Spawn | Delete | SetState | Drag | Release
+Command = Spawn | SpawnMany | Delete | SetState | Drag | Release
 
 
 # ---- snapshots -----------------------------------------------------------------------------------
@@ -111,6 +120,14 @@ class Snapshot:
             return self.names.index(name)
         except ValueError:
             raise UnknownBodyError(name) from None
+
+
+class _BadBody(Exception):
+    """Body ``index`` of a SpawnMany cannot be spawned, for ``error``."""
+
+    def __init__(self, index: int, error: PhysicsError) -> None:
+        super().__init__(index, error)
+        self.index, self.error = index, error
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -205,6 +222,14 @@ class World:
                 raise InvalidCommandError("Spawn needs a BodySpec")
             if command.body.name in self._rows:
                 raise DuplicateBodyError(command.body.name)
+        elif isinstance(command, SpawnMany):
+            if not all(isinstance(b, BodySpec) for b in command.bodies):
+                raise InvalidCommandError("SpawnMany needs BodySpecs")
+            seen: set[str] = set()
+            for b in command.bodies:
+                if b.name in self._rows or b.name in seen:
+                    raise DuplicateBodyError(b.name)
+                seen.add(b.name)
         elif isinstance(command, Delete):
             self.row(command.name)
         elif isinstance(command, SetState):
@@ -227,6 +252,9 @@ class World:
             raise InvalidCommandError(f"unknown command {command!r}")
 
     def _apply(self, command: Command) -> None:
+        if isinstance(command, SpawnMany):  # checked body by body: a bad one is reported, the rest spawn
+            self._spawn_many(command.bodies)
+            return
         self._precheck(command)
         if isinstance(command, Spawn):
             self._spawn(command.body)
@@ -272,6 +300,60 @@ class World:
         self._names.append(body.name)
         self._rows[body.name] = row
         return row
+
+    def _spawn_many(self, bodies: Sequence[BodySpec]) -> None:
+        bodies = list(bodies)
+        while bodies:
+            try:
+                self._spawn_all(bodies)
+                return
+            except _BadBody as bad:
+                body = bodies.pop(bad.index)
+                if self._on_error is not None:
+                    self._on_error(Spawn(body), bad.error)
+                else:
+                    self.errors.append((Spawn(body), bad.error))
+                    del self.errors[:-100]
+
+    def _spawn_all(self, bodies: Sequence[BodySpec]) -> np.ndarray:
+        """Spawns all of ``bodies`` or, raising ``_BadBody`` for the first bad one found, none."""
+        k = len(bodies)
+        half = np.empty((k, 3))
+        codes = {name: i for i, name in enumerate(SHAPE_NAMES)}
+        material = np.empty(k, dtype=np.int64)
+        seen: set[str] = set()
+        for i, body in enumerate(bodies):
+            if not isinstance(body, BodySpec):
+                raise _BadBody(i, InvalidCommandError(f"SpawnMany needs BodySpecs, got {body!r}"))
+            size = body.radius if body.shape == "sphere" else body.half_extents
+            if size is None or body.shape not in codes:
+                raise _BadBody(i, InvalidCommandError(f"body {body.name!r} has no size or an unknown shape"))
+            if body.name in self._rows or body.name in seen:
+                raise _BadBody(i, DuplicateBodyError(body.name))
+            seen.add(body.name)
+            try:
+                material[i] = self.sim.material_index(body.material)
+            except InvalidCommandError as exc:
+                raise _BadBody(i, exc) from None
+            half[i] = size
+        shape = np.array([codes[b.shape] for b in bodies], dtype=np.int8)
+        try:
+            rows = self.sim.add_bodies(
+                shape, half, material, np.array([b.position for b in bodies], dtype=np.float64).reshape(k, 3),
+                np.array([b.orientation for b in bodies], dtype=np.float64).reshape(k, 4),
+                np.array([b.velocity for b in bodies], dtype=np.float64).reshape(k, 3),
+                np.array([b.angular_velocity for b in bodies], dtype=np.float64).reshape(k, 3),
+                np.array([b.static for b in bodies], dtype=np.bool_))
+        except InvalidCommandError as exc:  # "body 12: ..." -> that body, by name
+            head, _, why = str(exc).partition(": ")
+            if head.startswith("body ") and head[5:].isdigit():
+                i = int(head[5:])
+                raise _BadBody(i, InvalidCommandError(f"body {bodies[i].name!r}: {why}")) from None
+            raise
+        for body, row in zip(bodies, rows.tolist(), strict=True):
+            self._names.append(body.name)
+            self._rows[body.name] = row
+        return rows
 
     def _delete(self, name: str) -> None:
         row = self.row(name)

@@ -215,6 +215,17 @@ def test_slots_are_reused_and_ballistic_states_extrapolate_with_gravity() -> Non
     assert np.allclose(out.position[b], ballistic(r)[0], atol=1e-9)
 
 
+def test_many_slots_at_once_are_the_slots_one_at_a_time() -> None:
+    one, many = Interpolator(clock=FakeClock()), Interpolator(clock=FakeClock())
+    singles = [one.add("owner") for _ in range(100)]
+    one.remove(singles[7])
+    many_slots = many.add_many("owner", 100)
+    many.remove(int(many_slots[7]))
+    assert many_slots.tolist() == singles
+    assert one.add_many("other", 3).tolist() == many.add_many("other", 3).tolist()  # reuses slot 7 first
+    assert one.sample().mode.tolist() == many.sample().mode.tolist()
+
+
 def test_spin_is_interpolated_the_way_it_turns() -> None:
     """Between two states 0.9 turns apart (a fast spin), the body turns with its angular velocity,
     not back the short way."""

@@ -15,7 +15,7 @@ from krapition_app.engine.physics import (
     UnknownBodyError,
     UnknownDragError,
 )
-from krapition_app.engine.world import Delete, Drag, Release, SetState, Spawn, World
+from krapition_app.engine.world import Delete, Drag, Release, SetState, Spawn, SpawnMany, World
 from krapition_app.model.scene import BallSocketSpec, BodySpec, HingeSpec, Scene
 
 
@@ -130,6 +130,76 @@ def test_bad_commands_raise_precise_errors_and_change_nothing() -> None:
     world.submit(SetState("crate", position=(0.0, 0.0, 1.0)))
     world.step()
     assert len(world.errors) == 1 and isinstance(world.errors[0][1], UnknownBodyError)
+
+
+def _many(prefix: str, n: int) -> tuple[BodySpec, ...]:
+    return tuple(
+        BodySpec(name=f"{prefix}{i}", shape="box", half_extents=(0.05, 0.04 + 0.001 * i, 0.03),
+                 material="metal", position=(0.3 * i, 0.5, 0.2), orientation=(0.6, 0.8, 0.0, 0.0),
+                 velocity=(0.0, 1.0, 0.0))
+        if i % 3 == 0 else
+        BodySpec(name=f"{prefix}{i}", shape="sphere", radius=0.02 + 0.001 * i, material="rubber",
+                 position=(0.3 * i, -0.5, 0.5), static=i % 7 == 1)
+        for i in range(n))
+
+
+def test_spawn_many_is_one_spawn_per_body_in_one_command() -> None:
+    """A late joiner's thousands of bodies come as one command: the same rows, the same bits, the
+    same simulation as a Spawn each."""
+    specs = _many("b", 40)
+    batch, single = World(_scene()), World(_scene())
+    batch.submit(SpawnMany(specs))
+    for spec in specs:
+        single.submit(Spawn(spec))
+    for _ in range(30):
+        batch.step()
+        single.step()
+    assert batch.names == single.names and batch.sim.n == single.sim.n == 44
+    b, s = batch.sim.bodies, single.sim.bodies
+    for field in ("pose", "motion", "inv_inertia", "half", "bound", "material", "static", "shape"):
+        assert getattr(b, field)[: b.n].tobytes() == getattr(s, field)[: s.n].tobytes(), field
+
+
+def test_spawn_many_refuses_taken_names_and_reports_a_body_that_turned_bad() -> None:
+    world = World(_scene())
+    with pytest.raises(DuplicateBodyError):
+        world.submit(SpawnMany((_many("x", 1)[0], BodySpec(name="crate", shape="sphere", radius=0.1))))
+    with pytest.raises(DuplicateBodyError):
+        world.submit(SpawnMany(_many("x", 2) + _many("x", 1)))
+    with pytest.raises(InvalidCommandError):
+        world.submit(SpawnMany(("not a body",)))  # type: ignore[arg-type]
+    assert world.sim.n == 4
+    # taken while the batch waited in the queue: that body is reported as its own Spawn, the rest spawn
+    late = BodySpec(name="y1", shape="sphere", radius=0.1)
+    world.submit(Spawn(late))
+    world.submit(SpawnMany(_many("y", 4)))
+    world.step()
+    assert world.names[4:] == ("y1", "y0", "y2", "y3")
+    assert len(world.errors) == 1
+    command, error = world.errors[0]
+    assert isinstance(command, Spawn) and command.body.name == "y1" and isinstance(error, DuplicateBodyError)
+
+
+def test_add_bodies_names_the_bad_row_and_adds_nothing() -> None:
+    world = World(_scene())
+    sim = world.sim
+    k = 3
+    good = dict(shape=np.zeros(k, dtype=np.int8), half=np.full((k, 3), 0.1),
+                material=np.zeros(k, dtype=np.int64), position=np.zeros((k, 3)),
+                orientation=np.tile([1.0, 0.0, 0.0, 0.0], (k, 1)),
+                velocity=np.zeros((k, 3)), angular_velocity=np.zeros((k, 3)), static=np.zeros(k, dtype=bool))
+    for field, row, value, words in (("position", 2, [0.0, math.nan, 0.0], "body 2: position"),
+                                     ("orientation", 1, [0.5, 0.0, 0.0, 0.0], "body 1: orientation"),
+                                     ("half", 0, [1e-9, 0.1, 0.1], "body 0: size"),
+                                     ("velocity", 1, [1e9, 0.0, 0.0], "body 1: velocity"),
+                                     ("material", 2, 999, "body 2: unknown material")):
+        bad = {name: array.copy() for name, array in good.items()}
+        bad[field][row] = value
+        with pytest.raises(InvalidCommandError, match=words):
+            sim.add_bodies(**bad)
+        assert sim.n == 4
+    rows = sim.add_bodies(**good)
+    assert rows.tolist() == [4, 5, 6] and sim.n == 7
 
 
 def test_queue_is_bounded() -> None:

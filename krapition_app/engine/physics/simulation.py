@@ -210,7 +210,8 @@ class Simulation:
                 )
         mat = self.material_index(material)
         pos = _vec("position", position, MAX_COORDINATE)
-        quat = _unit_quat("orientation", orientation)
+        _unit_quat("orientation", orientation)  # checked here, normalised once by the body arrays
+        quat = np.asarray(orientation, dtype=np.float64)
         vel = _vec("velocity", velocity, MAX_SPEED)
         angvel = _vec("angular_velocity", angular_velocity, MAX_SPEED)
         if self.bodies.n + 1 >= MAX_BODIES_FOR_KEYS:
@@ -228,6 +229,61 @@ class Simulation:
             owner=owner,
         )
         return row
+
+    def add_bodies(
+        self,
+        shape: np.ndarray,
+        half: np.ndarray,
+        material: np.ndarray,
+        position: np.ndarray,
+        orientation: np.ndarray,
+        velocity: np.ndarray,
+        angular_velocity: np.ndarray,
+        static: np.ndarray,
+    ) -> np.ndarray:
+        """Adds many bodies at once (a late joiner's world: thousands in one go) and returns their
+        rows. Rows of the arrays are bodies: ``shape`` codes (SPHERE, BOX), ``half`` extents (r, r, r
+        for a sphere), ``material`` indices. Checked as :meth:`add_body` checks one body; a bad row
+        raises ``InvalidCommandError`` naming it (``body 12: ...``) and adds nothing."""
+        shape = np.asarray(shape, dtype=np.int8)
+        k = len(shape)
+        arrays = {}
+        for what, value, width, limit in (("half_extents", half, 3, MAX_SIZE),
+                                          ("position", position, 3, MAX_COORDINATE),
+                                          ("orientation", orientation, 4, 2.0),
+                                          ("velocity", velocity, 3, MAX_SPEED),
+                                          ("angular_velocity", angular_velocity, 3, MAX_SPEED)):
+            arr = np.asarray(value, dtype=np.float64)
+            if arr.shape != (k, width):
+                raise InvalidCommandError(f"{what} must be {k} rows of {width} numbers, got {arr.shape}")
+            bad = ~(np.isfinite(arr) & (np.abs(arr) <= limit)).all(axis=1)
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise InvalidCommandError(f"body {i}: {what} must be finite and within {limit:g}, "
+                                          f"got {arr[i].tolist()}")
+            arrays[what] = arr
+        material = np.asarray(material, dtype=np.int64)
+        static = np.asarray(static, dtype=np.bool_)
+        if material.shape != (k,) or static.shape != (k,):
+            raise InvalidCommandError(f"material and static must be {k} values each")
+        checks = (
+            (~np.isin(shape, (SPHERE, BOX)), "unknown shape code"),
+            ((material < 0) | (material >= len(self.materials)), "unknown material index"),
+            ((arrays["half_extents"] < MIN_SIZE).any(axis=1),
+             f"size must be between {MIN_SIZE} and {MAX_SIZE} metres"),
+            (np.abs(np.linalg.norm(arrays["orientation"], axis=1) - 1.0) > 1e-3,
+             "orientation must be a unit quaternion (w, x, y, z)"),
+        )
+        for bad, why in checks:
+            if bad.any():
+                raise InvalidCommandError(f"body {int(np.argmax(bad))}: {why}")
+        if self.bodies.n + k >= MAX_BODIES_FOR_KEYS:
+            raise InvalidCommandError(f"the world holds at most {MAX_BODIES_FOR_KEYS - 1} bodies")
+        density = np.array([m.density for m in self.materials])[material]
+        return self.bodies.extend(
+            shape=shape, half=arrays["half_extents"], density=density, material=material,
+            pos=arrays["position"], quat=arrays["orientation"], vel=arrays["velocity"],
+            angvel=arrays["angular_velocity"], static=static, owner=np.zeros(k, dtype=np.int32))
 
     def check_row(self, row: int) -> int:
         if not isinstance(row, int | np.integer) or not 0 <= row < self.bodies.n:

@@ -93,36 +93,57 @@ class Bodies:
         owner: int = 0,
     ) -> int:
         """Adds one body and returns its row; mass and inertia follow from shape and density."""
-        self.reserve(self.n + 1)
-        i = self.n
-        hx, hy, hz = half
-        if shape == SPHERE:
-            mass = density * 4.0 / 3.0 * np.pi * hx**3
-            inertia = np.full(3, 0.4 * mass * hx * hx)
-            bound = hx
-        else:
-            mass = density * 8.0 * hx * hy * hz
-            inertia = mass / 3.0 * np.array([hy * hy + hz * hz, hx * hx + hz * hz, hx * hx + hy * hy])
-            bound = float(np.sqrt(hx * hx + hy * hy + hz * hz))
-        self.pos[i] = pos
-        q = np.asarray(quat, dtype=np.float64)
-        self.quat[i] = q / np.sqrt(np.dot(q, q))
-        self.vel[i] = (0.0, 0.0, 0.0) if static else vel
-        self.angvel[i] = (0.0, 0.0, 0.0) if static else angvel
-        self.inv_mass[i] = 0.0 if static else 1.0 / mass
-        self.inv_inertia[i] = 0.0 if static else 1.0 / inertia
-        self.inv_iso[i] = (0.0 if static else 1.0 / inertia[0]) if shape == SPHERE else -1.0
-        self.shape[i] = shape
-        self.half[i] = half
-        self.bound[i] = bound
-        self.material[i] = material
-        self.owner[i] = owner
-        self.static[i] = static
-        self.sleeping[i] = False
-        self.sleep_time[i] = 0.0
-        self.island[i] = -1
-        self.n += 1
-        return i
+        return int(self.extend(
+            shape=np.array([shape]), half=np.array([half], dtype=np.float64), density=np.array([density]),
+            material=np.array([material]), pos=np.array([pos], dtype=np.float64),
+            quat=np.array([quat], dtype=np.float64), vel=np.array([vel], dtype=np.float64),
+            angvel=np.array([angvel], dtype=np.float64), static=np.array([static]), owner=np.array([owner]),
+        )[0])
+
+    def extend(
+        self,
+        *,
+        shape: np.ndarray,
+        half: np.ndarray,
+        density: np.ndarray,
+        material: np.ndarray,
+        pos: np.ndarray,
+        quat: np.ndarray,
+        vel: np.ndarray,
+        angvel: np.ndarray,
+        static: np.ndarray,
+        owner: np.ndarray,
+    ) -> np.ndarray:
+        """Adds ``len(shape)`` bodies (one row of each array per body) and returns their rows. One
+        path for one body and for many, so a body gets the same bits whichever way it came."""
+        k = len(shape)
+        self.reserve(self.n + k)
+        rows = np.arange(self.n, self.n + k)
+        hx, hy, hz = half[:, 0], half[:, 1], half[:, 2]
+        sphere = shape == SPHERE
+        mass = np.where(sphere, density * 4.0 / 3.0 * np.pi * hx**3, density * 8.0 * hx * hy * hz)
+        inertia = np.where(sphere[:, None], (0.4 * mass * hx * hx)[:, None],
+                           mass[:, None] / 3.0 * np.stack([hy * hy + hz * hz, hx * hx + hz * hz,
+                                                           hx * hx + hy * hy], axis=1))
+        moving = ~static
+        self.pos[rows] = pos
+        self.quat[rows] = quat / np.sqrt(np.einsum("ij,ij->i", quat, quat))[:, None]
+        self.vel[rows] = np.where(moving[:, None], vel, 0.0)
+        self.angvel[rows] = np.where(moving[:, None], angvel, 0.0)
+        self.inv_mass[rows] = np.where(moving, 1.0 / mass, 0.0)
+        self.inv_inertia[rows] = np.where(moving[:, None], 1.0 / inertia, 0.0)
+        self.inv_iso[rows] = np.where(sphere, np.where(moving, 1.0 / inertia[:, 0], 0.0), -1.0)
+        self.shape[rows] = shape
+        self.half[rows] = half
+        self.bound[rows] = np.where(sphere, hx, np.sqrt(hx * hx + hy * hy + hz * hz))
+        self.material[rows] = material
+        self.owner[rows] = owner
+        self.static[rows] = static
+        self.sleeping[rows] = False
+        self.sleep_time[rows] = 0.0
+        self.island[rows] = -1
+        self.n += k
+        return rows
 
     def remove(self, rows: np.ndarray) -> np.ndarray:
         """Deletes rows keeping the order of the others; returns old row -> new row (-1: deleted)."""
