@@ -229,7 +229,8 @@ class Session:
         self.strategy: Strategy = DEFAULT_STRATEGY
         self.balancer = Balancer()
         #: the newest heartbeat load of each peer (node id -> 0..1), written on the node's thread
-        self._peer_loads: dict[str, float] = {}
+        #: node id -> (load, adopts bodies) from its newest heartbeat
+        self._peer_loads: dict[str, tuple[float, bool]] = {}
         #: tombstones that point to a new URI, not adopted yet (old URI -> hand-over)
         self.handoffs: dict[str, Handoff] = {}
         #: hand-overs for us to adopt (old URI), checked every pump
@@ -941,9 +942,9 @@ class Session:
 
     def _feed_balancer(self, peers: tuple[PeerSnapshot, ...]) -> None:
         self.balancer.observe_peers(peers)
-        for node_id, load in list(self._peer_loads.items()):
+        for node_id, (load, adopts) in list(self._peer_loads.items()):
             if node_id in self.balancer.peers:
-                self.balancer.observe_heartbeat(node_id, load)
+                self.balancer.observe_heartbeat(node_id, load, adopts=adopts)
 
     def _tombstone(self, uri: str, moved_to: str, event: SignedEvent, arrival: float) -> None:
         """(pump) A peer handed its body ``uri`` over to ``moved_to``: remember it (to adopt it when
@@ -1091,12 +1092,12 @@ class Session:
     def _heartbeat_content(self) -> HeartbeatContent:
         """(the node's thread) What our heartbeats carry."""
         hashes, tick = self.state_hashes()
-        return self.load(), hashes, tick
+        return self.load(), hashes, tick, self._world is not None
 
     def _on_heartbeat(self, node_id: str, heartbeat: Heartbeat) -> None:
         """(the node's thread) A peer's heartbeat: its load (load balancing) and its own state hash
         (desync detection, checked at the next pump)."""
-        self._peer_loads[node_id] = float(heartbeat.load)
+        self._peer_loads[node_id] = (float(heartbeat.load), bool(heartbeat.adopts))
         for author_hex, digest in heartbeat.state_hashes.items():
             try:
                 if node_id_of(bytes.fromhex(author_hex)) != node_id:

@@ -185,7 +185,7 @@ def test_a_tombstone_whose_old_owner_and_target_are_gone_is_adopted_by_another(t
     assert np.linalg.norm(position(world_b, "box-1") - place) < 0.01
 
 
-def test_leave_takes_back_what_a_peer_without_a_world_does_not_adopt(tmp_path) -> None:
+def test_a_peer_without_a_world_is_never_chosen_and_what_it_is_given_comes_back(tmp_path) -> None:
     World.warm_up()
     passphrase = secrets.token_hex(8)
     plain = Node(loopback_config(tmp_path, "plain", passphrase))  # a node that runs no world
@@ -199,9 +199,15 @@ def test_leave_takes_back_what_a_peer_without_a_world_does_not_adopt(tmp_path) -
         assert wait_until(lambda: len(a.peers()) == 1, 30.0)
         uris = [a.node.uri_for(n) for n in NAMES[:2]]
         assert wait_until(lambda: all(plain.read_local(u) is not None for u in uris))
-        assert a.leave() == {}  # nothing adopted within the bound: both taken back before stopping
-        assert a.reclaimed == 2 and sorted(world.names) == NAMES[:2]
+        # its heartbeats say it adopts no bodies: the balancer never picks it
+        assert wait_until(lambda: plain.node_id in a._peer_loads, 10.0)
+        assert a._peer_loads[plain.node_id][1] is False
+        assert a.hand_over() == {} and sorted(world.names) == NAMES[:2]
+        # handed to it by name all the same: nothing adopts them, so they come back after the window
+        assert len(a.hand_over(target=plain.authority)) == 2
+        assert wait_until(lambda: a.reclaimed == 2 and sorted(world.names) == NAMES[:2], 20.0)
         assert wait_until(lambda: all(plain.read_local(u) is not None for u in uris))  # ours again
+        assert a.leave() == {} and a.handed_over == 2  # leaving: nobody to hand them to
     finally:
         a.stop()
         world.stop()

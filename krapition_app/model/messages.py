@@ -85,6 +85,9 @@ class Heartbeat(MessageData, frozen=True):
     #: author hex id -> hash of that owner's state at ``confirmed_tick``
     state_hashes: dict[str, bytes] = {}
     confirmed_tick: int = 0
+    #: the sender simulates a world: bodies handed over to it are adopted (a headless node without
+    #: a world says False and is never chosen for a hand-over)
+    adopts: bool = False
 
     def __post_init__(self) -> None:
         _check_len("state_hashes", self.state_hashes, 1024)

@@ -14,8 +14,9 @@ strategy setting, as the seed asks:
   rtt_budget_ms``, with hysteresis: a peer's score moves only when a new measurement differs by
   more than ``hysteresis``, so noisy round trips do not reshuffle the order.
 
-Only alive peers that were seen (a heartbeat or the peer table) are ever chosen; with none, no body
-is assigned (the caller keeps its bodies).
+Only alive peers that were seen (a heartbeat or the peer table) are ever chosen, and never one whose
+heartbeat says it does not adopt bodies (a headless node without a world: the body would come back
+after the adoption window); with none, no body is assigned (the caller keeps its bodies).
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ class PeerLoad:
     load: float = 0.0
     #: round trip, ms (None: not measured yet)
     rtt_ms: float | None = None
+    #: whether it adopts bodies handed over (a world to simulate them in); None: not heard yet
+    adopts: bool | None = None
     #: adaptive: the score the order follows (moves only past the hysteresis)
     score: float | None = None
 
@@ -104,8 +107,11 @@ class Balancer:
 
     # ---- what the node tells ----------------------------------------------------------------
 
-    def observe_heartbeat(self, node_id: str, load: float, rtt_ms: float | None = None) -> None:
+    def observe_heartbeat(self, node_id: str, load: float, rtt_ms: float | None = None, *,
+                          adopts: bool | None = None) -> None:
         peer = self.peers.setdefault(node_id, PeerLoad(node_id))
+        if adopts is not None:
+            peer.adopts = bool(adopts)
         peer.load = min(1.0, max(0.0, float(load))) if load == load else peer.load
         if rtt_ms is not None:
             peer.rtt_ms = float(rtt_ms)
@@ -136,9 +142,10 @@ class Balancer:
         self.peers.pop(node_id, None)
 
     def alive(self, exclude: Iterable[str] = ()) -> list[PeerLoad]:
-        """The alive peers, by node id."""
+        """The alive peers that may adopt bodies, by node id."""
         skip = set(exclude)
-        return sorted((p for p in self.peers.values() if p.alive and p.node_id not in skip),
+        return sorted((p for p in self.peers.values()
+                       if p.alive and p.adopts is not False and p.node_id not in skip),
                       key=lambda p: p.node_id)
 
     def _raw_score(self, peer: PeerLoad) -> float:

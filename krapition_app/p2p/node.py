@@ -469,7 +469,7 @@ class Node:
 
     def _heartbeat_content(self) -> HeartbeatContent:
         provider = self.heartbeat_content
-        return provider() if provider is not None else (0.0, {}, 0)
+        return provider() if provider is not None else (0.0, {}, 0, False)  # no session: no world
 
     def _on_heartbeat(self, node_id: str, heartbeat: Heartbeat) -> None:
         if self.on_heartbeat is not None:

@@ -76,7 +76,8 @@ NodeEvent = NodeJoined | NodeLeft
 #: message types the transport itself looks at before the handler
 _CONTROL = frozenset({Heartbeat, Ack, Nack, DataResponse, Disconnect, Connect})
 #: (load 0..1, author hex -> state hash, the tick the hashes are of)
-HeartbeatContent = tuple[float, dict[str, bytes], int]
+#: what our heartbeats carry: (load 0..1, state hashes by author hex, confirmed tick, adopts bodies)
+HeartbeatContent = tuple[float, dict[str, bytes], int, bool]
 MessageHandler = Callable[[PeerInfo, Message], Awaitable[None] | None]
 EventHandler = Callable[[NodeEvent], None]
 
@@ -606,8 +607,9 @@ class Transport:
         if self.heartbeat_content is None:
             return Heartbeat(seq=seq)
         try:
-            load, hashes, tick = self.heartbeat_content()
-            return Heartbeat(seq=seq, load=min(max(load, 0.0), 1.0), state_hashes=hashes, confirmed_tick=tick)
+            load, hashes, tick, adopts = self.heartbeat_content()
+            return Heartbeat(seq=seq, load=min(max(load, 0.0), 1.0), state_hashes=hashes, confirmed_tick=tick,
+                             adopts=bool(adopts))
         except Exception:  # a bad provider must not stop the heartbeats (the peer would think us dead)
             log.exception("heartbeat content failed")
             return Heartbeat(seq=seq)

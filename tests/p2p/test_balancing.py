@@ -88,6 +88,17 @@ def test_no_alive_peer_no_assignment_and_dead_or_excluded_are_never_chosen() -> 
     assert set(b.assign(BODIES, "round_robin").values()) == {"c"}
 
 
+def test_a_peer_that_adopts_no_bodies_is_never_chosen() -> None:
+    b = _balancer({"b": 0.9, "c": 0.0})
+    b.observe_heartbeat("c", 0.0, adopts=False)  # idle, but no world to simulate them in
+    for strategy in STRATEGIES:
+        assert set(b.assign(BODIES, strategy).values()) == {"b"}
+    b.observe_heartbeat("b", 0.9, adopts=False)
+    assert b.assign(BODIES, "least_loaded") == {}
+    b.observe_heartbeat("c", 0.0, adopts=True)  # a world now
+    assert set(b.assign(BODIES, "round_robin").values()) == {"c"}
+
+
 def test_settings_text() -> None:
     assert parse_strategy("Least Loaded") is Strategy.LEAST_LOADED
     assert parse_strategy("round-robin") is Strategy.ROUND_ROBIN

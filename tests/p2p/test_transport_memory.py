@@ -264,11 +264,12 @@ def test_heartbeats_carry_load_and_state_hashes_and_survive_a_failing_provider()
         await joined(a, b)
         got: list = []
         b.on_heartbeat = lambda node_id, hb: got.append((node_id, hb))
-        a.heartbeat_content = lambda: (0.25, {"ab" * 32: b"\x01" * 16}, 42)
+        a.heartbeat_content = lambda: (0.25, {"ab" * 32: b"\x01" * 16}, 42, True)
         await tick(clock, [a, b], 2.0)
         assert got and got[-1][0] == a.node_id
         hb = got[-1][1]
         assert (hb.load, hb.state_hashes, hb.confirmed_tick) == (0.25, {"ab" * 32: b"\x01" * 16}, 42)
+        assert hb.adopts is True
 
         def broken() -> tuple:
             raise RuntimeError("provider failed")
