@@ -987,11 +987,14 @@ class Session:
         snap = world.snapshot()
         names = set(snap.names)
         to_adopt, self._to_adopt = self._to_adopt, []
+        offsets = {p.node_id: p.clock_offset_ms for p in self.node.peers()} if to_adopt else {}
         for old_uri in to_adopt:
             h = self.handoffs.get(old_uri)
             if h is None or old_uri in self.remote:
                 continue  # adopted already, or its old owner took it back (a late catch-up)
-            if abs(time.time_ns() - h.timestamp_ns) > ADOPT_WINDOW_S * 1e9:
+            # the tombstone's age on our clock: its author's clock may run ahead or behind ours
+            ahead_ns = (offsets.get(node_id_of(h.author)) or 0.0) * 1e6
+            if abs(time.time_ns() - (h.timestamp_ns - ahead_ns)) > ADOPT_WINDOW_S * 1e9:
                 log.info("session: a hand-over too old to adopt", extra={"uri": old_uri})
                 continue  # its old owner takes it back, or did
             if not self._adopt_one(world, names, h, KrapitionURI.parse(h.new_uri).name):

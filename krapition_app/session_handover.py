@@ -20,7 +20,9 @@ explode apart):
    ``RECLAIM_S``; if the old owner is gone too, the connected node with the lowest node id (of
    those that are neither) adopts it after ``ORPHAN_S``. The target adopts only a fresh tombstone
    (``ADOPT_WINDOW_S``, shorter than ``RECLAIM_S``), so a late catch-up never revives a body the old
-   owner took back.
+   owner took back. The tombstone's age is its timestamp read on our clock through the old owner's
+   measured clock offset (heartbeat round trips), so clocks that disagree by seconds still agree on
+   it.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ from .model.uri import MAX_NAME_LENGTH
 ADOPTED = "adopted"
 #: the tombstone's reason
 HANDED_OVER = "handed over"
-#: a target adopts tombstones at most this old (by their timestamp): less than ``LEAVE_WAIT_S``,
+#: a target adopts tombstones at most this old (by their timestamp, corrected by the old owner's
+#: clock offset): less than ``LEAVE_WAIT_S``,
 #: after which a leaving node takes back what was not adopted
 ADOPT_WINDOW_S = 2.5
 #: the old owner takes back a body not adopted after this long, or, when the target is not

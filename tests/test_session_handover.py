@@ -212,3 +212,31 @@ def test_a_peer_without_a_world_is_never_chosen_and_what_it_is_given_comes_back(
         a.stop()
         world.stop()
         plain.stop()
+
+
+def test_a_hand_over_is_adopted_when_the_old_owners_clock_runs_behind(three) -> None:
+    """Adoption takes fresh tombstones only, by their timestamp: read through the old owner's clock
+    offset measured from heartbeats, so a LAN machine whose clock is seconds behind still hands over."""
+    import time
+
+    (a, world_a), (b, world_b), _ = three
+
+    def behind() -> int:
+        return time.time_ns() - 4_000_000_000  # more than the adoption window
+
+    a.node.ledger.clock = behind  # type: ignore[union-attr]
+    a.node.transport.clock = behind  # type: ignore[union-attr]
+    a_id = a.node.node_id
+
+    def measured() -> bool:
+        peer = next((p for p in b.node.peers() if p.node_id == a_id), None)
+        return peer is not None and peer.clock_offset_ms is not None and peer.clock_offset_ms < -3500
+
+    assert wait_until(measured, 15.0), [(p.node_id[:8], p.clock_offset_ms) for p in b.node.peers()]
+    offset = next(p.clock_offset_ms for p in b.node.peers() if p.node_id == a_id)
+    assert offset == pytest.approx(-4000, abs=200)
+    moved = a.hand_over(["box-0"], target=b.authority)
+    assert list(moved) == ["box-0"]
+    new_name = KrapitionURI.parse(moved["box-0"]).name
+    assert wait_until(lambda: b.adopted == 1 and new_name in world_b.names, 10.0), (b.adopted, world_b.names)
+    assert a.reclaimed == 0 and "box-0" not in world_a.names

@@ -178,7 +178,8 @@ class ApiServer:
     async def peers(self, request: web.Request) -> web.Response:
         out = [{"node_id": p.node_id, "name": p.name, "authority": p.authority, "fingerprint": p.fingerprint,
                 "state": str(p.liveness.value if hasattr(p.liveness, "value") else p.liveness),
-                "rtt_ms": p.rtt_ms_median, "address": p.address} for p in self.node.peers()]
+                "rtt_ms": p.rtt_ms_median, "clock_offset_ms": p.clock_offset_ms, "address": p.address}
+               for p in self.node.peers()]
         return web.json_response(out)
 
     async def list_objects(self, request: web.Request) -> web.Response:

@@ -1,5 +1,5 @@
-"""Failure detection: the phi-accrual detector (Hayashibara et al., as Akka and Cassandra use it)
-and round-trip time statistics.
+"""Failure detection: the phi-accrual detector (Hayashibara et al., as Akka and Cassandra use it),
+round-trip time statistics and the peer's clock offset.
 
 Pure and clock-free: ``now`` is passed in (seconds on any monotonic origin). ``phi`` measures how
 unlikely the current silence is given the heartbeat intervals seen so far: ``phi = -log10(P(a
@@ -117,3 +117,24 @@ class RttStats:
     @property
     def median(self) -> float | None:
         return self.quantile(0.5)
+
+
+class ClockOffset:
+    """How far a peer's wall clock is ahead of ours (ns; negative: behind), from heartbeat round
+    trips as NTP does: the peer stamped its answer at about the middle of the round trip, and the
+    sample with the shortest round trip of the newest ``window`` is the best one (queueing delay
+    only ever adds error)."""
+
+    def __init__(self, window: int = 32) -> None:
+        self.samples: deque[tuple[float, int]] = deque(maxlen=window)
+
+    def add(self, rtt_s: float, their_ns: int, our_ns_at_answer: int) -> None:
+        """A heartbeat answered: its round trip, the answer's timestamp (their clock) and our clock
+        when the answer arrived."""
+        if rtt_s >= 0:
+            self.samples.append((rtt_s, int(their_ns) - (int(our_ns_at_answer) - int(rtt_s * 5e8))))
+
+    @property
+    def ns(self) -> int | None:
+        return min(self.samples)[1] if self.samples else None
+

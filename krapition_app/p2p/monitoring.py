@@ -34,6 +34,9 @@ class AlertRules:
     rejected_per_s: int = 1
     #: free fraction of the data folder's disk under which an alert is raised
     disk_free_min: float = 0.05
+    #: a peer whose wall clock is further than this ahead or behind ours (s) raises an alert once: its
+    #: events are refused beyond 5 s ahead, and timestamps (hand-overs) are read through the offset
+    clock_skew_s: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,12 +79,15 @@ class Monitor:
         self._process = psutil.Process()
         self._process.cpu_percent(None)
         self._dead_seen: set[str] = set()
+        self._skewed: set[str] = set()
         r = self.registry = CollectorRegistry(auto_describe=True)
         self.g_events_per_s = Gauge("krapition_events_per_second", "events stored per second", registry=r)
         self.c_events = Counter("krapition_events", "events stored (own and peers')", registry=r)
         self.g_peers = Gauge("krapition_peers", "connected peers", registry=r)
         self.g_rtt = Gauge("krapition_peer_rtt_seconds", "median heartbeat round-trip time", ["peer"],
                            registry=r)
+        self.g_clock = Gauge("krapition_peer_clock_offset_seconds",
+                             "how far the peer's wall clock is ahead of ours", ["peer"], registry=r)
         self.g_bytes_in = Gauge("krapition_event_bytes_in", "event bytes received", registry=r)
         self.g_bytes_out = Gauge("krapition_event_bytes_out", "event bytes sent", registry=r)
         self.g_rejected = Gauge("krapition_rejected_events", "received events rejected, by reason",
@@ -145,9 +151,12 @@ class Monitor:
         self.g_events_per_s.set(events_per_s)
         self.g_peers.set(len(peers))
         self.g_rtt.clear()
+        self.g_clock.clear()
         for p in peers:
             if p.rtt_ms_median is not None:
                 self.g_rtt.labels(peer=p.node_id).set(p.rtt_ms_median / 1000.0)
+            if p.clock_offset_ms is not None:
+                self.g_clock.labels(peer=p.node_id).set(p.clock_offset_ms / 1000.0)
         self.g_bytes_in.set(sample.bytes_in)
         self.g_bytes_out.set(sample.bytes_out)
         for reason, count in {**rejected, **{f"refused-{k}": v for k, v in node.refused.items()}}.items():
@@ -160,7 +169,23 @@ class Monitor:
         if node.ledger is not None:
             self.g_chain.set(node.ledger.next_seq)
         self._check(sample, rejected_total)
+        self._check_clocks(peers)
         return sample
+
+    def _check_clocks(self, peers: Any) -> None:
+        """One alert per peer when its clock drifts past the rule (again only after it came back)."""
+        limit_ms = self.rules.clock_skew_s * 1000.0
+        for p in peers:
+            offset = p.clock_offset_ms
+            if offset is None:
+                continue
+            if abs(offset) <= limit_ms:
+                self._skewed.discard(p.node_id)
+            elif p.node_id not in self._skewed:
+                self._skewed.add(p.node_id)
+                way = "ahead of" if offset > 0 else "behind"
+                self.raise_alert("peer_clock_skew", f"the clock of peer {p.name or p.node_id[:12]} is "
+                                 f"{abs(offset) / 1000.0:.1f} s {way} ours", offset / 1000.0)
 
     def _check(self, sample: Sample, rejected_total: int) -> None:
         rules = self.rules

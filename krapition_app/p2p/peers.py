@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .health import Liveness, PhiAccrualDetector, RttStats
+from .health import ClockOffset, Liveness, PhiAccrualDetector, RttStats
 from .identity import fingerprint_of
 from .protocol.errors import PinMismatchError
 
@@ -25,6 +25,8 @@ class PeerSnapshot:
     rtt_ms_last: float | None
     rtt_ms_median: float | None
     rtt_ms_p99: float | None
+    #: how far the peer's wall clock is ahead of ours (ms; None: not measured yet)
+    clock_offset_ms: float | None
     messages_in: int
     messages_out: int
     bytes_in: int
@@ -42,6 +44,7 @@ class PeerInfo:
     we_dialled: bool
     detector: PhiAccrualDetector
     rtt: RttStats = field(default_factory=RttStats)
+    clock: ClockOffset = field(default_factory=ClockOffset)
     liveness: Liveness = Liveness.ALIVE
     messages_in: int = 0
     messages_out: int = 0
@@ -59,7 +62,9 @@ class PeerInfo:
             node_id=self.node_id, fingerprint=self.fingerprint, name=self.name, authority=self.authority,
             address=self.address, liveness=self.liveness, phi=round(self.detector.phi(now), 3),
             rtt_ms_last=ms(self.rtt.last), rtt_ms_median=ms(self.rtt.median),
-            rtt_ms_p99=ms(self.rtt.quantile(0.99)), messages_in=self.messages_in,
+            rtt_ms_p99=ms(self.rtt.quantile(0.99)),
+            clock_offset_ms=None if self.clock.ns is None else round(self.clock.ns / 1e6, 3),
+            messages_in=self.messages_in,
             messages_out=self.messages_out, bytes_in=self.bytes_in, we_dialled=self.we_dialled,
         )
 

@@ -397,7 +397,9 @@ class Transport:
                     log.exception("on_heartbeat failed")
             return
         if isinstance(data, Ack) and data.ref in session.hb_sent:
-            peer.rtt.add(now - session.hb_sent.pop(data.ref))
+            rtt = now - session.hb_sent.pop(data.ref)
+            peer.rtt.add(rtt)
+            peer.clock.add(rtt, message.timestamp_ns, self.clock())
             return
         if isinstance(data, Ack | Nack | DataResponse) and data.ref in self._requests:
             future, _ = self._requests.pop(data.ref)

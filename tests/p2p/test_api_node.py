@@ -53,7 +53,7 @@ def test_every_endpoint(tmp_path: Path) -> None:
                 status, body = await call("GET", "/v1/peers")
                 peers = json.loads(body)
                 assert peers[0]["node_id"] == b.node_id and peers[0]["state"] == "alive"
-                assert {"name", "authority", "fingerprint", "rtt_ms"} <= set(peers[0])
+                assert {"name", "authority", "fingerprint", "rtt_ms", "clock_offset_ms"} <= set(peers[0])
                 # writes need the token
                 status, body = await call("PUT", f"/v1/objects/{quote(own, safe='')}", json=BALL)
                 assert status == 401 and json.loads(body)["error"] == "no-token"

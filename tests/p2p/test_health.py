@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from krapition_app.p2p.health import DetectorConfig, Liveness, PhiAccrualDetector, RttStats
+from krapition_app.p2p.health import ClockOffset, DetectorConfig, Liveness, PhiAccrualDetector, RttStats
 
 
 def beating(seconds: int, interval: float = 1.0) -> PhiAccrualDetector:
@@ -56,3 +56,20 @@ def test_rtt_quantiles_are_bounded() -> None:
         stats.add(i / 1000)
     assert len(stats.samples) == 100
     assert stats.median == 0.949 and stats.quantile(0.99) == 0.998 and stats.last == 0.999
+
+
+def test_clock_offset_trusts_the_quickest_round_trip() -> None:
+    offset = ClockOffset(window=4)
+    assert offset.ns is None
+    ours = 1_000_000_000_000
+    # the peer runs 3 s ahead; it stamped its answer half way through each round trip
+    offset.add(0.010, ours + 3_000_000_000 - 5_000_000, ours)
+    assert offset.ns == 3_000_000_000
+    offset.add(0.200, ours + 3_000_000_000 - 20_000_000, ours)  # queued on the way back: off by 80 ms
+    assert offset.ns == 3_000_000_000  # the 10 ms round trip still wins
+    for _ in range(4):  # the window forgets old samples
+        offset.add(0.002, ours - 1_000_000_000 - 1_000_000, ours)
+    assert offset.ns == -1_000_000_000
+    offset.add(-1.0, 0, ours)  # a clock that went back: ignored
+    assert offset.ns == -1_000_000_000
+

@@ -43,6 +43,13 @@ def test_alert_rules_raise_log_and_count(tmp_path: Path) -> None:
             assert 'krapition_rejected_events{reason="BadSignatureError"} 2.0' in text
             monitor.peer_dead("x" * 32)
             assert monitor.alert_counts["peer_dead"] == 1
+            # a peer's clock 3.5 s ahead: one alert, not one a second; again once it drifted back and off
+            from types import SimpleNamespace
+
+            for offset in (3500.0, 3600.0, 100.0, -2500.0):
+                monitor._check_clocks([SimpleNamespace(node_id="p" * 32, name="pc", clock_offset_ms=offset)])
+            assert monitor.alert_counts["peer_clock_skew"] == 2
+            assert "2.5 s behind" in monitor.alerts[-1].message
         finally:
             await node.stop_async()
 

@@ -257,6 +257,27 @@ def test_a_failing_handler_costs_no_connection() -> None:
     run(main)
 
 
+def test_each_side_measures_how_far_the_others_clock_is_ahead() -> None:
+    async def main() -> None:
+        clock, net = MockClock(), MemoryNetwork()
+
+        def ahead() -> int:
+            return clock() + 3_000_000_000
+
+        a = make(net, ahead, "alpha", monotonic=clock)  # type: ignore[arg-type]  # its wall clock: 3 s ahead
+        b = make(net, clock, "beta")
+        await joined(a, b)
+        await tick(clock, [a, b], 3.0)
+        seen_by_b = {p.node_id: p for p in b.peers.snapshot(b.now())}[a.node_id]
+        seen_by_a = {p.node_id: p for p in a.peers.snapshot(a.now())}[b.node_id]
+        assert seen_by_b.clock_offset_ms == pytest.approx(3000, abs=300)
+        assert seen_by_a.clock_offset_ms == pytest.approx(-3000, abs=300)
+        await a.close()
+        await b.close()
+
+    run(main)
+
+
 def test_heartbeats_carry_load_and_state_hashes_and_survive_a_failing_provider() -> None:
     async def main() -> None:
         clock, net = MockClock(), MemoryNetwork()
