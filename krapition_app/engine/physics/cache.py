@@ -3,12 +3,16 @@
 numba invalidates a cached kernel only when the file that defines it changes, not when a helper it
 inlines from another module does. So this package stamps the cache with a digest of all its sources
 and drops its cached kernels when the digest changes (an upgrade, a local edit).
+
+A frozen bundle (PyInstaller) is left alone: its sources cannot change, its kernels come from the
+bundle's own cache (stamped with the build id by ``packaging/``), and its folder may be read-only.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -34,6 +38,8 @@ def _cache_dirs() -> list[Path]:
 def ensure_fresh() -> bool:
     """Deletes this package's cached kernels if the sources changed since they were compiled.
     Returns True when something was deleted. Never raises: a cache problem only costs compile time."""
+    if getattr(sys, "frozen", False):
+        return False
     digest = source_digest()
     modules = {p.stem for p in _PACKAGE.glob("*.py")}
     dropped = False
