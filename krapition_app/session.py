@@ -521,9 +521,10 @@ class Session:
     def _remote_created_many(self, author: bytes, items: list[tuple[str, BodySpec]]) -> None:
         """``author``'s bodies ``(uri, spec)`` join our copy of the world (spawned at the next pump),
         shown where their specs put them. One batch for all: a late joiner takes thousands at once,
-        and the per-body Python here is the dictionaries only."""
+        and the per-body Python here is the dictionaries only. A URI created twice in the batch (a
+        hand-over rewrites a body's last state) takes the newer spec."""
         bodies = []
-        for uri, spec in items:
+        for uri, spec in {uri: spec for uri, spec in items}.items():
             try:
                 parsed = KrapitionURI.parse(uri)
             except InvalidURIError as exc:  # a verified event has a valid URI; a cache row might not

@@ -379,3 +379,24 @@ def test_a_late_joiner_checks_its_copy_only_once_the_snapshot_is_in() -> None:
         world.step()
     assert sorted(world.snapshot().names) == sorted(local_name(s.name, other) for s in specs)
     assert session.desync.checked == 1 and session.desync.mismatches == 0 and session.resyncs == 0
+
+
+def test_a_run_of_creations_is_one_batch_and_a_uri_created_twice_takes_the_newer_state() -> None:
+    from krapition_app.model.events import ObjectCreated
+
+    node = FakeNode()
+    session = Session(node)  # type: ignore[arg-type]
+    world = World(Scene(name="w"))
+    session.attach(world)
+    other = b"\x05" * 32
+    base = "krapition://10.0.0.5:9000/physics/objects"
+    specs = [BodySpec(name=f"s{i}", shape="sphere", radius=0.05, position=(0.2 * i, 0, 0.05))
+             for i in range(50)]
+    moved = BodySpec(name="s7", shape="sphere", radius=0.05, position=(3.0, 3.0, 0.05))
+    node.on_events([FakeEvent(other, f"{base}/{s.name}", ObjectCreated(body=s)) for s in specs]
+                   + [FakeEvent(other, f"{base}/s7", ObjectCreated(body=moved))])
+    session.pump()
+    world.step()
+    assert len(world.snapshot().names) == 50 and len(session.remote) == 50
+    assert int(session.interpolator._used.sum()) == 50  # one slot a body: none left behind
+    assert tuple(position(world, local_name("s7", other))[:2]) == pytest.approx((3.0, 3.0), abs=1e-3)
