@@ -157,6 +157,8 @@ class _Session:
         self.full_since: float | None = None
         self.requests: set[str] = set()
         self.end_reason = ""
+        #: the handshake's transcript hash: the same at both ends, unique to this connection
+        self.session_id = b""
 
 
 class Transport:
@@ -368,6 +370,7 @@ class Transport:
     def _on_handshake(self, session: _Session, event: HandshakeComplete) -> None:
         if event.peer_node_id == self.node_id:
             raise RemoteProtocolError("connected to ourselves", reason="self-connection")
+        session.session_id = event.session_id
         self.pins.check(event.peer_node_id, event.peer_public_key)
         hello = Connect(protocol_version=PROTOCOL_VERSION, node_id=self.node_id, name=self.config.name,
                         authority=self.config.authority, public_key=self.identity.public_key,
@@ -435,8 +438,13 @@ class Transport:
         self._release(session)
         existing = self._by_node.get(node_id)
         if existing is not None and existing is not session:
-            # two connections between the same pair (both dialled): keep the one the smaller id dialled
-            keep_new = (self.node_id < node_id) == session.we_dialled
+            # two connections between the same pair: both ends must keep the same one, whatever order
+            # their handshakes finished in. Each side dialled one: the one the smaller id dialled. One
+            # side dialled both: the one with the smaller session id (the transcript hash both know).
+            if session.we_dialled != existing.we_dialled:
+                keep_new = (self.node_id < node_id) == session.we_dialled
+            else:
+                keep_new = session.session_id < existing.session_id
             if not keep_new:
                 await self._goodbye(session, "duplicate connection")
                 await self._end(session, "duplicate connection", "graceful", log_it=False)

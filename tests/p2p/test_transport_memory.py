@@ -216,6 +216,87 @@ def test_both_dial_at_once_keeps_one_connection() -> None:
     run(main)
 
 
+class _HeldWriter:
+    """A writer that holds back everything after its first ``pass_writes`` writes until released."""
+
+    def __init__(self, writer, pass_writes: int) -> None:  # type: ignore[no-untyped-def]
+        self.writer, self.pass_writes, self.writes, self.held = writer, pass_writes, 0, []
+        self.holding = True
+
+    def write(self, data: bytes) -> None:
+        self.writes += 1
+        if self.holding and self.writes > self.pass_writes:
+            self.held.append(data)
+        else:
+            self.writer.write(data)
+
+    def release(self) -> None:
+        """Delivers what was held, as data in flight on TCP is even if its sender closed meanwhile."""
+        self.holding = False
+        pipe = self.writer._pipe
+        for data in self.held:
+            pipe.buffer += data
+        pipe._update()
+        self.held.clear()
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self.writer, name)
+
+
+def test_one_side_dialling_twice_keeps_the_same_connection_at_both_ends() -> None:
+    """Two connections dialled by the same side (discovery and a typed address at once) can finish
+    their handshakes in a different order at each end; both ends must keep the same one (the one
+    with the smaller session id, which both know), or each drops the one the other kept."""
+    async def main() -> None:
+        clock, net = MockClock(), MemoryNetwork()
+        a, b = make(net, clock, "alpha"), make(net, clock, "beta")
+        pb = await b.start("10.0.0.98", 9000)
+        held: list[_HeldWriter] = []
+        slow_reader: list = []
+        dial = a.network.open_connection
+
+        class PauseAfterHandshake(_HeldWriter):
+            """Alpha's side of connection 2: once alpha finished its handshake (its second write),
+            it reads nothing more for a while: beta's Connect stays in flight."""
+
+            def __init__(self, writer, reader) -> None:  # type: ignore[no-untyped-def]
+                super().__init__(writer, pass_writes=1 << 30)
+                self.reader = reader
+
+            def write(self, data: bytes) -> None:
+                super().write(data)
+                if self.writes == 2:
+                    self.reader.paused = True
+
+        async def open_held(host: str, port: int):  # type: ignore[no-untyped-def]
+            reader, writer = await dial(host, port)
+            if not held:  # connection 1: its handshake goes through, alpha's Connect waits
+                held.append(_HeldWriter(writer, pass_writes=2))
+                return reader, held[0]
+            slow_reader.append(reader)
+            return reader, PauseAfterHandshake(writer, reader)
+
+        a.network.open_connection = open_held  # type: ignore[method-assign]
+        await a.connect("10.0.0.98", pb)  # connection 1 joined at alpha, not yet at beta
+        second = asyncio.ensure_future(a.connect("10.0.0.98", pb))
+        await settle(60)
+        assert len(b.peers) == 1 and len(b._sessions) == 2  # connection 2 joined at beta
+        held[0].release()  # beta now joins connection 1: its second
+        await settle(60)
+        slow_reader[0].paused = False  # alpha now reads beta's Connect on connection 2: its second
+        await settle(60)
+        await asyncio.gather(second, return_exceptions=True)
+        await tick(clock, [a, b], 2.0)
+        assert len(a.peers) == 1 and len(b.peers) == 1, (len(a.peers), len(b.peers))
+        assert len(a._sessions) == 1 and len(b._sessions) == 1
+        assert a.session_of(b.node_id).session_id == b.session_of(a.node_id).session_id
+        assert await a.ping(b.node_id) >= 0 and await b.ping(a.node_id) >= 0
+        await a.close()
+        await b.close()
+
+    run(main)
+
+
 def test_broadcast_and_ack() -> None:
     async def main() -> None:
         clock, net = MockClock(), MemoryNetwork()
