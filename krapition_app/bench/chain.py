@@ -7,11 +7,14 @@ Goals: append >= 70 % of raw sign (batched commits), verify-and-store >= 80 % of
 replay of 100,000 events to the same projection <= 3 s.
 
 ``append_per_s`` and ``verify_store_per_s`` are measured with the ledger's default threads: with
-three usable CPUs or more a writer thread stores a chunk while the caller signs it (``--pipeline``)
-and the signatures of a received chunk are checked on a pool (``--workers``, default: the usable
-CPUs but one, at most 4); on two CPUs both stay on one thread. When the measured run uses threads,
-the ``*_single_thread_*`` keys measure the same with ``workers=1`` and no pipeline (first, on
-``--single-events`` events, by default as many); otherwise they repeat the measured run.
+three usable CPUs or more a writer thread stores a chunk while the caller signs it (``--pipeline``),
+and a received chunk is checked (decoded, signatures) by the caller and pool threads together
+(``--workers``, the caller's thread included; default: the usable CPUs, at most 4, so two on two
+CPUs). When the measured run uses threads, the ``*_single_thread_*`` keys measure the same with
+``workers=1`` and no pipeline (first, on ``--single-events`` events, by default as many); otherwise
+they repeat the measured run. The ``*_cpu_*`` ratios divide by the CPU time of all threads: what
+threads gain on a free core shows in the wall-clock ratios only, and on a machine whose cores are
+busy with other work they gain little.
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--raw-burst", type=int, default=32,
                         help="raw signs (verifies) after each appended (received) batch, timed apart")
     parser.add_argument("--workers", type=int, default=None,
-                        help="threads that check received signatures (default: usable CPUs - 1, at most 4)")
+                        help="threads that check received events, the caller's included (default: usable "
+                             "CPUs, at most 4)")
     parser.add_argument("--pipeline", choices=("auto", "on", "off"), default="auto",
                         help="sign our events while a writer thread stores them (default: auto, the "
                              "ledger's default: on from 3 usable CPUs)")

@@ -58,11 +58,21 @@ def _check_text(what: str, text: str, limit: int = MAX_TEXT) -> None:
         raise ValueError(f"{what} is longer than {limit} characters")
 
 
+#: URIs that passed _check_uri (most events name one of a few URIs; bounded, then it starts over)
+_VALID_URIS: set[str] = set()
+
+
 def _check_uri(what: str, text: str) -> None:
+    if type(text) is str and text in _VALID_URIS:
+        return
     try:
         KrapitionURI.parse(text)
     except ValueError as exc:
         raise ValueError(f"{what}: {exc}") from None
+    if type(text) is str:
+        if len(_VALID_URIS) >= 8192:
+            _VALID_URIS.clear()
+        _VALID_URIS.add(text)
 
 
 def _check_params(what: str, params: Params) -> None:

@@ -32,7 +32,7 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -41,7 +41,7 @@ from queue import SimpleQueue
 from .. import __version__
 from ..model.events import AnyEventPayload, ChainCheckpoint, EventEnvelope, EventType, SystemStart
 from ..model.uri import Authority, KrapitionURI
-from ..store.database import DB_FILE_NAME, EventRow, Snapshot, Store
+from ..store.database import DB_FILE_NAME, EventRow, NewEvent, Snapshot, Store
 from ..store.projection import Projection, verify_snapshot
 from .chain import (
     DEFAULT_LIMITS,
@@ -52,6 +52,7 @@ from .chain import (
     Signer,
     VerifyLimits,
     advance,
+    advance_run,
     check_signatures,
     decode_envelope_trusted,
     decode_trusted,
@@ -105,15 +106,14 @@ def row_of(event: SignedEvent) -> EventRow:
                     type_name_of(env.payload), env.uri, event.raw)
 
 
-def rows_of(events: Iterable[SignedEvent]) -> list[tuple[EventRow, EventEnvelope]]:
-    """``(row_of(e), e.envelope)`` of each event, for :meth:`Store.append` (the hot path of every
-    stored event: the rows are made without :class:`EventRow`'s Python-level constructor)."""
-    out: list[tuple[EventRow, EventEnvelope]] = []
+def rows_of(events: Iterable[SignedEvent]) -> list[tuple[NewEvent, EventEnvelope]]:
+    """``(row, e.envelope)`` of each event, for :meth:`Store.append` (the hot path of every
+    stored event: the rows are made without :class:`NewEvent`'s Python-level constructor)."""
+    out: list[tuple[NewEvent, EventEnvelope]] = []
     append, make = out.append, tuple.__new__
     for event in events:
         env = event.envelope
-        append((make(EventRow, (event.id, env.author, env.seq, env.prev, env.timestamp_ns,
-                                type_name_of(env.payload), env.uri, event.raw)), env))
+        append((make(NewEvent, (event.id, env.author, env.seq, type_name_of(env.payload), event.raw)), env))
     return out
 
 
@@ -125,9 +125,11 @@ def _usable_cpus() -> int:
 
 
 def default_workers() -> int:
-    """Threads a ledger checks signatures on: the CPUs this process may run on but one (left to
-    the rest of the app), at most 4. On a busy two-CPU machine a pool only adds hand-offs."""
-    return max(1, min(4, _usable_cpus() - 1))
+    """Threads a ledger checks the signatures of a large received chunk on (a catch-up; a live
+    event is checked in line), the caller's included: the CPUs this process may run on, at most 4.
+    They hold the GIL only between libsodium calls, so on two CPUs two threads check about twice
+    as many signatures per second as one."""
+    return max(1, min(4, _usable_cpus()))
 
 
 _pools: dict[str, ThreadPoolExecutor] = {}
@@ -170,7 +172,8 @@ class EventLedger:
                  retention: RetentionPolicy | None = None, workers: int | None = None,
                  pipeline: bool | None = None) -> None:
         self.store = store
-        #: threads that check the signatures of a received chunk (1: all on the caller's thread)
+        #: threads that check the signatures of a large received chunk, the caller's included
+        #: (1: all on the caller's thread)
         self.workers = default_workers() if workers is None else max(1, workers)
         #: sign a large chunk of our events here while a writer thread stores it. It costs CPU time
         #: (the two threads hand the GIL back and forth) and pays only with a core to spare, so by
@@ -280,38 +283,35 @@ class EventLedger:
         once it is durable; if either side fails, nothing of the chunk is stored."""
         queue: SimpleQueue = SimpleQueue()
         future = _pool("writer", 4).submit(self._write_chunk, queue, len(part), new_authors)
-        sign_next, limit, put = self._signer.sign_next, self.limits.max_event_size, queue.put
         chunk: list[SignedEvent] = []
         try:
-            for uri, payload in part:
-                event = sign_next(seq, prev, now, uri, payload)
-                if len(event.raw) > limit:
-                    _refuse_oversized(event, limit)
-                put(event)
-                chunk.append(event)
-                seq, prev = seq + 1, event.id
+            # a slice at a time (the writer wakes once per slice, not per event); while this thread
+            # signs, it holds the GIL only between two libsodium calls
+            for start in range(0, len(part), WRITER_BATCH):
+                batch = self._sign(part[start : start + WRITER_BATCH], seq, prev, now)
+                queue.put(batch)
+                chunk += batch
+                seq, prev = seq + len(batch), batch[-1].id
                 if future.done():  # the writer failed: stop signing, its error is raised below
                     break
         except BaseException:
-            put(_ABORT)
+            queue.put(_ABORT)
             _wait_quietly(future)
             raise
         future.result()  # raises what the writer raised (its transaction was rolled back)
         return chunk
 
     def _write_chunk(self, queue: SimpleQueue, n: int, new_authors: dict[bytes, str] | None) -> None:
-        """The writer thread's part of a pipelined append: one transaction for ``n`` events."""
+        """The writer thread's part of a pipelined append: one transaction for ``n`` events, which
+        arrive in slices."""
         store, get = self.store, queue.get
         with store.transaction():
             store.bind_authors(new_authors)
             left = n
             while left:
-                batch = []
-                for _ in range(min(left, WRITER_BATCH)):
-                    event = get()
-                    if event is _ABORT:
-                        raise _Abort("the signer gave up on this chunk")
-                    batch.append(event)
+                batch = get()
+                if batch is _ABORT:
+                    raise _Abort("the signer gave up on this chunk")
                 store.insert_events(rows_of(batch), own=True)
                 left -= len(batch)
 
@@ -354,7 +354,19 @@ class EventLedger:
             chunk_start = state
             accepted: list[SignedEvent] = []
             part = raws[start : start + COMMIT_CHUNK]
-            for raw, checked in zip(part, self._check_signatures(part), strict=True):
+            checks = self._check_signatures(part)
+            i, n = 0, len(part)
+            while i < n:
+                checked = checks[i]
+                if type(checked) is SignedEvent and checked.envelope.author != own_author:
+                    # the common case, a run of one author's next events, at once
+                    state, run = advance_run(state, checks, i, now_ns=now, limits=limits)
+                    if run:
+                        accepted += checks[i : i + run]  # type: ignore[arg-type]
+                        i += run
+                        continue
+                raw = part[i]
+                i += 1
                 if isinstance(checked, InvalidEventError):
                     result.rejected.append((raw, checked))
                     continue
@@ -394,27 +406,34 @@ class EventLedger:
                 self._follow_checkpoint(event)
         return result
 
-    def _check_signatures(self, raws: list[bytes]) -> Iterator[SignedEvent | InvalidEventError]:
-        """:func:`.chain.check_signatures` of each of ``raws``, in order.
+    def _check_signatures(self, raws: list[bytes]) -> list[SignedEvent | InvalidEventError]:
+        """:func:`.chain.check_signatures` of ``raws``, in order.
 
-        With :attr:`workers` > 1 and enough events, slices of the chunk are checked on a thread
-        pool while the caller consumes the results of the earlier slices (libsodium releases the
-        GIL, so the checks run beside the caller's sequential rules)."""
+        With :attr:`workers` > 1 and enough events, this thread and ``workers - 1`` pool threads
+        check slices of them at once, taking the next slice from a shared queue; the sequential
+        rules run once all are checked (while they run, the threads would wait for the GIL)."""
         max_size = self.limits.max_event_size
-        if self.workers <= 1 or len(raws) < 2 * PARALLEL_SLICE:
-            yield from check_signatures(raws, max_size=max_size)
-            return
-        pool = _pool("verify", self.workers)
-        futures = [pool.submit(check_signatures, raws[i : i + PARALLEL_SLICE], max_size=max_size)
-                   for i in range(0, len(raws), PARALLEL_SLICE)]
+        helpers = min(self.workers, len(raws) // PARALLEL_SLICE) - 1
+        if helpers <= 0:
+            return check_signatures(raws, max_size=max_size)
+        out: list[SignedEvent | InvalidEventError] = [None] * len(raws)  # type: ignore[list-item]
+        starts = iter(range(0, len(raws), PARALLEL_SLICE))  # next() is atomic under the GIL
+
+        def check() -> None:
+            for start in starts:
+                end = start + PARALLEL_SLICE
+                out[start:end] = check_signatures(raws[start:end], max_size=max_size)
+
+        pool = _pool("verify", self.workers - 1)
+        futures = [pool.submit(check) for _ in range(helpers)]
         try:
-            for future in futures:
-                yield from future.result()
+            check()
         finally:
             for future in futures:
-                future.cancel()
-            for future in futures:
                 _wait_quietly(future)
+        for future in futures:
+            future.result()
+        return out
 
     def _record_fork(self, exc: EquivocationError) -> None:
         log.warning("author %s forked its chain at seq %d", exc.author.hex()[:12], exc.seq)
@@ -598,8 +617,9 @@ PIPELINE_MIN = 32
 #: usable CPUs from which ``pipeline`` is on by default
 PIPELINE_MIN_CPUS = 3
 #: events the writer thread inserts per statement while the chunk is being signed
-WRITER_BATCH = 32
-#: received events per task of the verify pool (a chunk below two slices is checked in line)
+WRITER_BATCH = 64
+#: received events per slice that one thread checks the signatures of (a chunk below two slices is
+#: checked in line)
 PARALLEL_SLICE = 32
 
 

@@ -124,7 +124,12 @@ class Replicator:
         self._parked: dict[bytes, dict[int, tuple[bytes, str]]] = defaultdict(dict)
         self._gap_asked: dict[bytes, float] = {}
         self._source: str | None = None
-        self._outbox: list[tuple[bytes, str | None, str]] = []
+        self._outbox: list[tuple[bytes, str | None, str, bytes, int]] = []
+        #: subscriber -> author -> the first seq it lacks, as far as we know: from its subscription
+        #: request, then moved on by the run of events pushed to it from there. What it holds below
+        #: is not pushed to it again (a late joiner's catch-up is not relayed back to peers that had
+        #: that history all along); a range it asks for is served whatever this says
+        self._peer_heads: dict[str, dict[bytes, int]] = {}
         #: node id -> node ids it is connected to, as its chain says (relay only where needed)
         self.links: dict[str, set[str]] = {}
         self._node_ids: dict[bytes, str] = {}
@@ -240,6 +245,7 @@ class Replicator:
         if isinstance(data, EventUnsubscribe):
             if ALL in data.authors:
                 self.subscribers.discard(peer.node_id)
+                self._peer_heads.pop(peer.node_id, None)
             return True
         if isinstance(data, DataRequest):
             return self.snapshots.serve(peer, message, data)
@@ -254,6 +260,7 @@ class Replicator:
             # subscribed before the ranges go: an event appended meanwhile is pushed (the peer parks
             # it until the range before it arrives) rather than lost between the two
             self.subscribers.add(node_id)
+            self._peer_heads[node_id] = _heads_of(data.from_seq)
         for author, known in list(state.authors.items()):
             start = data.from_seq.get(author.hex(), 0 if everything else None)
             if start is None or start >= known.next_seq:
@@ -266,6 +273,9 @@ class Replicator:
                 self.stats.bytes_out += sum(len(r) for r in chunk)
                 self.stats.published += len(chunk)
                 await asyncio.sleep(0)
+            held = self._peer_heads.get(node_id)
+            if held is not None and held.get(author, 0) < known.next_seq:
+                held[author] = known.next_seq  # it has the range now
         if everything:
             self.stats.catchups_served += 1
         with contextlib.suppress(TransportError, ProtocolError):
@@ -438,7 +448,7 @@ class Replicator:
             self._track_link(author_id, payload)
         if not self.subscribers:
             return
-        self._outbox.append((event.raw, self._source, author_id))
+        self._outbox.append((event.raw, self._source, author_id, event.envelope.author, event.envelope.seq))
         if not self._flush_scheduled:
             self._flush_scheduled = True
             try:
@@ -475,10 +485,21 @@ class Replicator:
                 continue  # gone for now: it asks for what it missed when it is back
             # not back to where it came from, not to its author, and not to a peer that its author
             # pushes to itself (a direct link, by the peer's own NodeJoined/NodeLeft events)
+            # and not what it said it held when it subscribed, or was pushed since (the run from
+            # there on: a late joiner's catch-up is not pushed back to peers that hold it)
             direct = self.links.get(node_id, ())
-            raws = [raw for raw, source, author_id in outbox
-                    if source != node_id and author_id != node_id
-                    and (author_id == me or author_id not in direct)]
+            held = self._peer_heads.setdefault(node_id, {})
+            raws = []
+            for raw, source, author_id, author, seq in outbox:
+                if (source == node_id or author_id == node_id
+                        or (author_id != me and author_id in direct)):
+                    continue
+                lacked = held.get(author, 0)
+                if seq < lacked:
+                    continue
+                if seq == lacked:
+                    held[author] = seq + 1
+                raws.append(raw)
             if not raws:
                 continue
             for start in range(0, len(raws), self.chunk):
@@ -498,3 +519,17 @@ class Replicator:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _heads_of(from_seq: dict[str, int]) -> dict[bytes, int]:
+    """Author -> first seq lacked, of an EventSubscribe request (entries that are not a hex key
+    and an int are left out: they only mean more is pushed)."""
+    out: dict[bytes, int] = {}
+    for key, seq in from_seq.items():
+        if key == ALL or type(seq) is not int:
+            continue
+        try:
+            out[bytes.fromhex(key)] = seq
+        except ValueError:
+            continue
+    return out

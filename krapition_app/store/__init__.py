@@ -3,7 +3,7 @@
 Knows sqlite and the model only: events arrive here verified and signed, as exact bytes.
 """
 
-from .database import DB_FILE_NAME, AuthorRow, EventRow, Snapshot, Store, StoredValue, move_aside
+from .database import DB_FILE_NAME, AuthorRow, EventRow, NewEvent, Snapshot, Store, StoredValue, move_aside
 from .errors import (
     CorruptDatabaseError,
     InvalidSnapshotError,
@@ -19,6 +19,7 @@ __all__ = [
     "CorruptDatabaseError",
     "EventRow",
     "InvalidSnapshotError",
+    "NewEvent",
     "Projection",
     "SchemaVersionError",
     "Snapshot",

@@ -3,6 +3,9 @@
 One file, WAL mode, ``synchronous=FULL``: a transaction that returned is on disk, so an event of
 our own chain is durable before it leaves the node, and a sequence number is never handed out twice
 (the authors table keeps each chain's head, updated in the same transaction as the events).
+Events of peers (:meth:`Store.append` with ``own=False``) commit with ``synchronous=NORMAL``: they
+survive a crash of the process, and the file stays consistent on a power loss, which may take the
+newest of them back (to be fetched from the peers again; the next FULL commit makes them durable).
 
 The read model (``objects``, ``cache``) is a projection of the stored events, written out in
 batches: the changes of committed events wait in memory (every read of this Store sees them) until
@@ -30,10 +33,18 @@ from typing import NamedTuple
 import msgspec
 import sqlite_utils
 
-from ..model.events import EventEnvelope
+from ..model.encoding import encode
+from ..model.events import ConstraintApplied, EventEnvelope, ObjectCreated, ObjectDeleted, ObjectMoved
 from ..model.uri import URIPattern
 from .errors import CorruptDatabaseError, SchemaVersionError, StoreIntegrityError
-from .projection import Value, changes_of, looked_up_uris
+from .projection import (
+    BODY,
+    CONSTRAINT,
+    PendingBody,
+    Value,
+    objects_prefix,
+    resolved,
+)
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
 DB_FILE_NAME = "krapition.sqlite3"
@@ -59,12 +70,16 @@ PROJECTION_FLUSH_EVENTS = 16_384
 SIGNATURE_SIZE = 64
 _ENVELOPE = msgspec.msgpack.Decoder(EventEnvelope)
 _TABLES = ("objects", "cache")
-#: a change of the read model: (new value or None for none, seq of its event, its author)
-_Change = tuple["Value | None", int, bytes]
+#: an author's chain number (``events.chain``), from the author's key as the query's parameter
+_CHAIN = "(SELECT chain FROM authors WHERE author=?)"
+#: a change of the read model: (new value or None for none, seq of its event, its author); a body's
+#: value may wait unencoded (:class:`~.projection.PendingBody`) until it is read or written out
+_Change = tuple["Value | PendingBody | None", int, bytes]
 
 
 class EventRow(NamedTuple):
-    """One stored event: its chain position and the exact signed bytes."""
+    """One event with its chain position and the exact signed bytes (``prev``, ``timestamp_ns``
+    and ``uri`` are read from the bytes; a row is stored as its :class:`NewEvent`)."""
 
     id: bytes
     author: bytes
@@ -73,6 +88,17 @@ class EventRow(NamedTuple):
     timestamp_ns: int
     type: str
     uri: str
+    raw: bytes
+
+
+class NewEvent(NamedTuple):
+    """What the events table keeps of an event: ``(id, author, seq, type, raw)``.
+    :meth:`Store.append` takes these or :class:`EventRow`."""
+
+    id: bytes
+    author: bytes
+    seq: int
+    type: str
     raw: bytes
 
 
@@ -153,6 +179,10 @@ class Store:
         self._txn_flushed: list[dict[str, _Change]] | None = None
         #: authors whose ``own`` mark is stored
         self._own_marked: set[bytes] = set()
+        #: the connection commits with synchronous=FULL (else NORMAL, see :meth:`transaction`)
+        self._durable = True
+        #: author -> chain number (``authors.chain``), as read or assigned in committed transactions
+        self._chains: dict[bytes, int] = {}
 
     @classmethod
     def open(cls, path: Path | str, *, check: bool = True) -> Store:
@@ -202,8 +232,15 @@ class Store:
         self.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """One write transaction; it is on disk (synchronous=FULL) when the block exits normally."""
+    def transaction(self, *, durable: bool = True) -> Iterator[None]:
+        """One write transaction; it is on disk (synchronous=FULL) when the block exits normally.
+
+        ``durable=False`` (replicas of peers' chains only): committed with ``synchronous=NORMAL``,
+        without waiting for the disk; a crash of the process loses nothing, a power loss may undo it
+        (never half of it)."""
+        if durable != self._durable:
+            self.conn.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=NORMAL")
+            self._durable = durable
         self.conn.execute("BEGIN IMMEDIATE")
         self._txn = {"objects": {}, "cache": {}}
         self._txn_events = 0
@@ -215,6 +252,7 @@ class Store:
             self._txn = {"objects": {}, "cache": {}}
             self._txn_events = 0
             self._txn_flushed = None
+            self._chains.clear()  # a chain number bound in the transaction is not taken after all
             if self.conn.in_transaction:  # a failed COMMIT can leave the transaction open
                 self.conn.execute("ROLLBACK")
             raise
@@ -260,15 +298,17 @@ class Store:
 
     # ---- writing events ---------------------------------------------------------------------
 
-    def append(self, events: Sequence[tuple[EventRow, EventEnvelope]], *, own: bool,
+    def append(self, events: Sequence[tuple[NewEvent | EventRow, EventEnvelope]], *, own: bool,
                new_authors: Mapping[bytes, str] | None = None) -> None:
         """Stores verified events and applies them to the projection, in one transaction.
 
         ``own``: the events are this node's (they update ``objects``; otherwise ``cache``).
         ``new_authors``: authority bindings to record first. Own events must extend the head:
         a sequence number at or below it raises :class:`StoreIntegrityError` (nothing is written).
+        Own events are durable when it returns; peers' events are committed without waiting for
+        the disk (``transaction(durable=False)``).
         """
-        with self.transaction():
+        with self.transaction(durable=own):
             self.bind_authors(new_authors)
             self.insert_events(events, own=own)
 
@@ -276,12 +316,13 @@ class Store:
         """Records authority bindings (inside :meth:`transaction`); a known author is left alone."""
         if new_authors:
             self.conn.executemany(
-                "INSERT OR IGNORE INTO authors(author, authority, head_seq, head_id, forked) "
-                "VALUES (?, ?, -1, ?, 0)", [(author, authority, NO_HASH) for author, authority in
-                                            new_authors.items()],
+                "INSERT OR IGNORE INTO authors(author, authority, head_seq, head_id, forked, chain) "
+                "VALUES (?, ?, -1, ?, 0, (SELECT coalesce(max(chain), 0) + 1 FROM authors))",
+                [(author, authority, NO_HASH) for author, authority in new_authors.items()],
             )
 
-    def insert_events(self, events: Sequence[tuple[EventRow, EventEnvelope]], *, own: bool) -> None:
+    def insert_events(self, events: Sequence[tuple[NewEvent | EventRow, EventEnvelope]], *,
+                      own: bool) -> None:
         """The body of :meth:`append`, inside a :meth:`transaction` the caller holds (a writer may
         add a chunk in several calls and commit once). Raises :class:`StoreIntegrityError` as
         :meth:`append` does; the caller rolls back."""
@@ -290,16 +331,24 @@ class Store:
         conn = self.conn
         heads: dict[bytes, tuple[int, bytes]] = {}
         firsts: dict[bytes, int] = {}
-        for row, _ in events:
-            author, seq = row[1], row[2]
-            head = heads.get(author)
-            if head is None:
-                firsts[author] = seq
-                heads[author] = (seq, row[0])
-            elif seq > head[0]:
-                heads[author] = (seq, row[0])
-            if seq < firsts[author]:
-                firsts[author] = seq
+        authors = {row[1] for row, _ in events}
+        if len(authors) == 1:  # the common case: one author's events, in one go
+            seqs = [row[2] for row, _ in events]
+            (author,) = authors
+            high = max(seqs)
+            heads[author] = (high, events[seqs.index(high)][0][0])
+            firsts[author] = min(seqs)
+        else:
+            for row, _ in events:
+                author, seq = row[1], row[2]
+                head = heads.get(author)
+                if head is None:
+                    firsts[author] = seq
+                    heads[author] = (seq, row[0])
+                elif seq > head[0]:
+                    heads[author] = (seq, row[0])
+                if seq < firsts[author]:
+                    firsts[author] = seq
         if own:
             for author, first in firsts.items():
                 current = conn.execute("SELECT head_seq FROM authors WHERE author=?", (author,)).fetchone()
@@ -308,20 +357,23 @@ class Store:
                         f"seq {first} would reuse a sequence number (head is "
                         f"{None if current is None else current[0]})"
                     )
+        chains: dict[bytes, int] = {}
+        for author in heads:
+            chain = self._chain(author)
+            if chain is None:
+                raise StoreIntegrityError(f"author {author.hex()[:12]} has no authority binding")
+            chains[author] = chain
         try:
             conn.executemany(
-                "INSERT INTO events(id, author, seq, prev, timestamp_ns, type, uri, raw) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [row for row, _ in events],
+                "INSERT INTO events(id, chain, seq, type, raw) VALUES (?, ?, ?, ?, ?)",
+                [(row[0], chains[row[1]], row[2], row[3], row[4]) if len(row) == 5
+                 else (row[0], chains[row[1]], row[2], row[5], row[7]) for row, _ in events],
             )
         except sqlite3.IntegrityError as exc:
             raise StoreIntegrityError(f"an event is already stored: {exc}") from None
         for author, (seq, event_id) in heads.items():
-            cur = conn.execute(
-                "UPDATE authors SET head_seq=?, head_id=? WHERE author=? AND head_seq<?",
-                (seq, event_id, author, seq),
-            )
-            if cur.rowcount == 0 and self.author(author) is None:
-                raise StoreIntegrityError(f"author {author.hex()[:12]} has no authority binding")
+            conn.execute("UPDATE authors SET head_seq=?, head_id=? WHERE author=? AND head_seq<?",
+                         (seq, event_id, author, seq))
         if own:
             self._mark_own(heads)
         self._project([envelope for _, envelope in events], own)
@@ -330,6 +382,16 @@ class Store:
                 or len(self._dirty["objects"]) + len(self._txn["objects"]) >= PROJECTION_FLUSH_URIS
                 or len(self._dirty["cache"]) + len(self._txn["cache"]) >= PROJECTION_FLUSH_URIS):
             self._write_projection()
+
+    def _chain(self, author: bytes) -> int | None:
+        """The author's chain number in the events table (None: the author is not bound)."""
+        chain = self._chains.get(author)
+        if chain is None:
+            row = self.conn.execute("SELECT chain FROM authors WHERE author=?", (author,)).fetchone()
+            if row is None or row[0] is None:
+                return None
+            chain = self._chains[author] = row[0]
+        return chain
 
     def _mark_own(self, authors: Iterable[bytes]) -> None:
         for author in authors:
@@ -344,11 +406,16 @@ class Store:
         txn, dirty, known = self._txn[table], self._dirty[table], self._known[table]
         # written by this transaction already, so newer than ``dirty`` (and than ``known``)
         flushed = {} if self._txn_flushed is None else self._txn_flushed[_TABLES.index(table)]
+        # the bodies that motion events move and no map in memory holds: read in one query
         wanted: set[str] = set()
         for envelope in envelopes:
-            for uri in looked_up_uris(envelope):
-                if uri not in known and uri not in dirty and uri not in txn and uri not in flushed:
-                    wanted.add(uri)
+            payload = envelope.payload
+            if type(payload) is ObjectMoved:
+                prefix = objects_prefix(envelope.uri)
+                for state in payload.bodies:
+                    uri = prefix + state.name
+                    if uri not in txn and uri not in flushed and uri not in dirty and uri not in known:
+                        wanted.add(uri)
         stored: dict[str, Value | None] = dict.fromkeys(wanted)
         if wanted:
             uris = list(wanted)
@@ -360,20 +427,29 @@ class Store:
                 ):
                     stored[uri] = Value(kind, value)
 
-        def lookup(uri: str) -> Value | None:
-            found = txn.get(uri) or flushed.get(uri) or dirty.get(uri)
-            if found is not None:
-                return found[0]
-            if uri in stored:
-                return stored[uri]
-            return known[uri]
-
+        # what projection.changes_of makes of each event, with bodies left unencoded (PendingBody)
+        pending = PendingBody
         for envelope in envelopes:
-            changes = changes_of(envelope, lookup)
-            if changes:
-                seq, author = envelope.seq, envelope.author
-                for uri, value in changes:
-                    txn[uri] = (value, seq, author)
+            payload = envelope.payload
+            kind = type(payload)
+            if kind is ObjectCreated:
+                txn[envelope.uri] = (pending(payload.body), envelope.seq, envelope.author)
+            elif kind is ObjectMoved:
+                prefix, seq, author = objects_prefix(envelope.uri), envelope.seq, envelope.author
+                for state in payload.bodies:
+                    uri = prefix + state.name
+                    found = txn.get(uri) or flushed.get(uri) or dirty.get(uri)
+                    current = found[0] if found is not None else (
+                        stored[uri] if uri in stored else known[uri])
+                    if current is None or current.kind != BODY:
+                        continue
+                    txn[uri] = (pending(current.base if type(current) is pending else current.data, state),
+                                seq, author)
+            elif kind is ObjectDeleted:
+                txn[envelope.uri] = (None, envelope.seq, envelope.author)
+            elif kind is ConstraintApplied:
+                value = Value(CONSTRAINT, encode(payload.constraint)) if payload.active else None
+                txn[envelope.uri] = (value, envelope.seq, envelope.author)
 
     def _write_projection(self) -> None:
         """Writes every waiting change of the read model to its table and moves each author's
@@ -381,7 +457,8 @@ class Store:
         conn = self.conn
         written = []
         for table in _TABLES:
-            changes = {**self._dirty[table], **self._txn[table]}
+            changes = {uri: (resolved(v), seq, author) for uri, (v, seq, author) in
+                       {**self._dirty[table], **self._txn[table]}.items()}
             written.append(changes)
             if not changes:
                 continue
@@ -428,7 +505,7 @@ class Store:
                 if own:
                     self._own_marked.add(author)
                 envelopes = [_ENVELOPE.decode(raw[SIGNATURE_SIZE:]) for (raw,) in self.conn.execute(
-                    "SELECT raw FROM events WHERE author=? AND seq>? ORDER BY seq", (author, projected)
+                    f"SELECT raw FROM events WHERE chain={_CHAIN} AND seq>? ORDER BY seq", (author, projected)
                 )]
                 for i in range(0, len(envelopes), 4096):
                     self._project(envelopes[i : i + 4096], bool(own))
@@ -438,7 +515,7 @@ class Store:
                     second_raw: bytes) -> None:
         """Keeps both events of an equivocation as proof and marks the author forked."""
         with self.transaction():
-            first = self.conn.execute("SELECT raw FROM events WHERE author=? AND seq=? AND id=?",
+            first = self.conn.execute(f"SELECT raw FROM events WHERE chain={_CHAIN} AND seq=? AND id=?",
                                       (author, seq, first_id)).fetchone()
             self.conn.execute(
                 "INSERT OR IGNORE INTO forks VALUES (?, ?, ?, ?, ?, ?)",
@@ -460,7 +537,7 @@ class Store:
             return self._compact(author, snapshot, checkpoint_id)
 
     def _compact(self, author: bytes, snapshot: Snapshot, checkpoint_id: bytes) -> int:
-        cur = self.conn.execute("DELETE FROM events WHERE author=? AND seq<=?",
+        cur = self.conn.execute(f"DELETE FROM events WHERE chain={_CHAIN} AND seq<=?",
                                 (author, snapshot.horizon_seq))
         self.conn.execute("INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?, ?)", (author, *snapshot))
         self.conn.execute("UPDATE authors SET checkpoint_id=? WHERE author=?", (checkpoint_id, author))
@@ -495,41 +572,48 @@ class Store:
         return [AuthorRow(r[0], r[1], r[2], r[3], bool(r[4]), r[5]) for r in rows]
 
     def event_id_at(self, author: bytes, seq: int) -> bytes | None:
-        row = self.conn.execute("SELECT id FROM events WHERE author=? AND seq=?", (author, seq)).fetchone()
+        row = self.conn.execute(f"SELECT id FROM events WHERE chain={_CHAIN} AND seq=?",
+                                (author, seq)).fetchone()
         return None if row is None else row[0]
 
     def raw_events(self, author: bytes, from_seq: int = 0, to_seq: int | None = None) -> Iterator[bytes]:
         """The exact signed bytes of the author's stored events, oldest first."""
         upper = 2**63 - 1 if to_seq is None else to_seq
         for (raw,) in self.conn.execute(
-            "SELECT raw FROM events WHERE author=? AND seq>=? AND seq<=? ORDER BY seq",
+            f"SELECT raw FROM events WHERE chain={_CHAIN} AND seq>=? AND seq<=? ORDER BY seq",
             (author, from_seq, upper),
         ):
             yield raw
 
     def first_seq(self, author: bytes) -> int | None:
         """The lowest seq of the author's stored events (None: none stored)."""
-        row = self.conn.execute("SELECT min(seq) FROM events WHERE author=?", (author,)).fetchone()
+        row = self.conn.execute(f"SELECT min(seq) FROM events WHERE chain={_CHAIN}", (author,)).fetchone()
         return None if row is None or row[0] is None else int(row[0])
 
     def raw_events_of_type(self, author: bytes, type_: str, *, newest_first: bool = True) -> Iterator[bytes]:
         """The exact bytes of the author's stored events of one type (e.g. "ChainCheckpoint")."""
         order = "DESC" if newest_first else "ASC"
         for (raw,) in self.conn.execute(
-            f"SELECT raw FROM events WHERE author=? AND type=? ORDER BY seq {order}", (author, type_)
+            f"SELECT raw FROM events WHERE chain={_CHAIN} AND type=? ORDER BY seq {order}", (author, type_)
         ):
             yield raw
 
     def event_rows(self, author: bytes) -> list[EventRow]:
-        return [EventRow(*r) for r in self.conn.execute(
-            "SELECT id, author, seq, prev, timestamp_ns, type, uri, raw FROM events WHERE author=? "
-            "ORDER BY seq", (author,),
-        )]
+        """The author's stored events, oldest first (``prev``, ``timestamp_ns`` and ``uri`` read
+        from the signed bytes)."""
+        out = []
+        for event_id, seq, type_, raw in self.conn.execute(
+            f"SELECT id, seq, type, raw FROM events WHERE chain={_CHAIN} ORDER BY seq", (author,)
+        ):
+            env = _ENVELOPE.decode(raw[SIGNATURE_SIZE:])
+            out.append(EventRow(event_id, author, seq, env.prev, env.timestamp_ns, type_, env.uri, raw))
+        return out
 
     def count_events(self, author: bytes | None = None) -> int:
         if author is None:
             return int(self.conn.execute("SELECT count(*) FROM events").fetchone()[0])
-        return int(self.conn.execute("SELECT count(*) FROM events WHERE author=?", (author,)).fetchone()[0])
+        row = self.conn.execute(f"SELECT count(*) FROM events WHERE chain={_CHAIN}", (author,)).fetchone()
+        return int(row[0])
 
     def snapshot(self, author: bytes) -> Snapshot | None:
         row = self.conn.execute(
@@ -547,14 +631,15 @@ class Store:
     def get_object(self, uri: str) -> StoredValue | None:
         waiting = self._txn["objects"].get(uri) or self._dirty["objects"].get(uri)
         if waiting is not None:
-            return None if waiting[0] is None else StoredValue(waiting[0], waiting[1])
+            return None if waiting[0] is None else StoredValue(resolved(waiting[0]), waiting[1])  # type: ignore[arg-type]
         row = self.conn.execute("SELECT kind, value, seq FROM objects WHERE uri=?", (uri,)).fetchone()
         return None if row is None else StoredValue(Value(row[0], row[1]), row[2])
 
     def get_cached(self, uri: str) -> StoredValue | None:
         waiting = self._txn["cache"].get(uri) or self._dirty["cache"].get(uri)
         if waiting is not None:
-            return None if waiting[0] is None else StoredValue(*waiting)
+            value, seq, author = waiting
+            return None if value is None else StoredValue(resolved(value), seq, author)  # type: ignore[arg-type]
         row = self.conn.execute("SELECT kind, value, seq, author FROM cache WHERE uri=?", (uri,)).fetchone()
         return None if row is None else StoredValue(Value(row[0], row[1]), row[2], row[3])
 
@@ -608,5 +693,5 @@ def _with_waiting(values: dict, waiting: Mapping[str, _Change], author: bytes | 
         if value is None:
             values.pop(uri, None)
         else:
-            values[uri] = value
+            values[uri] = resolved(value)
     return values

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import msgspec
 from msgspec.structs import replace
@@ -62,7 +62,7 @@ def changes_of(envelope: EventEnvelope, lookup: Lookup) -> list[Change]:
             return [(envelope.uri, None)]
         return [(envelope.uri, Value(CONSTRAINT, encode(payload.constraint)))]
     if isinstance(payload, ObjectMoved):
-        prefix = _objects_prefix(envelope.uri)
+        prefix = objects_prefix(envelope.uri)
         out: list[Change] = []
         for state in payload.bodies:
             uri = prefix + state.name
@@ -75,7 +75,7 @@ def changes_of(envelope: EventEnvelope, lookup: Lookup) -> list[Change]:
 
 
 @lru_cache(maxsize=1024)
-def _objects_prefix(uri: str) -> str:
+def objects_prefix(uri: str) -> str:
     """``krapition://host:port/physics/objects/`` of the authority of ``uri``."""
     base = uri.split("/", 3)[:3]  # krapition:, '', host:port
     return "/".join(base) + "/physics/objects/"
@@ -85,7 +85,7 @@ def looked_up_uris(envelope: EventEnvelope) -> list[str]:
     """The URIs whose current value :func:`changes_of` asks ``lookup`` for (to read them at once)."""
     payload = envelope.payload
     if isinstance(payload, ObjectMoved):
-        prefix = _objects_prefix(envelope.uri)
+        prefix = objects_prefix(envelope.uri)
         return [prefix + state.name for state in payload.bodies]
     return []
 
@@ -107,6 +107,37 @@ def moved_body(data: bytes, state: BodyState) -> bytes:
     fields["velocity"] = state.velocity
     fields["angular_velocity"] = state.angular_velocity
     return _IN_ORDER.encode(fields)
+
+
+class PendingBody(msgspec.Struct, gc=False):
+    """A body value not encoded yet: ``base`` (a :class:`BodySpec`, or the canonical bytes of one)
+    with the motion of ``state`` (None: as it is). :meth:`value` is what :func:`changes_of` makes of
+    the same events: ``encode(base)``, then :func:`moved_body` with ``state`` (a later motion replaces
+    every field an earlier one set, so only the newest counts).
+
+    The store's read model keeps these until a value is read or written out: most bodies are
+    created or moved again before that, and each encoding saved is a good part of storing an event.
+    """
+
+    base: BodySpec | bytes
+    state: BodyState | None = None
+    encoded: Value | None = None
+    kind: ClassVar[str] = BODY
+
+    def value(self) -> Value:
+        value = self.encoded
+        if value is None:
+            base = self.base
+            data = base if type(base) is bytes else encode(base)
+            if self.state is not None:
+                data = moved_body(data, self.state)
+            value = self.encoded = Value(BODY, data)
+        return value
+
+
+def resolved(value: Value | PendingBody | None) -> Value | None:
+    """The :class:`Value` of a read-model entry (None stays None)."""
+    return value if value is None or type(value) is Value else value.value()
 
 
 def moved_body_checked(data: bytes, state: BodyState) -> bytes:
