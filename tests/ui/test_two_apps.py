@@ -25,15 +25,21 @@ LOOPBACK = "127.0.0.1"
 MATERIAL = "metal"
 
 
+#: hues the window draws by itself: the ground grid's bluish grey (viewport.py), thousands of pixels
+SCENE_HUES = (hue_of((120 / 255, 125 / 255, 140 / 255)),)
+
+
 def _identity(taken: list[float]) -> Identity:
-    """A key whose node colour is saturated and far in hue from the keys already taken, so the pixel
-    count below cannot mistake one node's bodies for the other's."""
+    """A key whose node colour is saturated and far in hue from the keys already taken and from the
+    scene's own colours, so the pixel count below cannot mistake one node's bodies for the other's,
+    or the grid for either."""
     for _ in range(10_000):
         identity = Identity.generate()
         colour = owner_tinted(MATERIAL, identity.public_key)
         hue = hue_of(colour)
         if max(colour) - min(colour) > 0.2 and all(abs((hue - h + 180.0) % 360.0 - 180.0) > 60.0
-                                                    for h in taken):
+                                                    for h in taken) and all(
+                abs((hue - h + 180.0) % 360.0 - 180.0) > 40.0 for h in SCENE_HUES):
             taken.append(hue)
             return identity
     raise AssertionError("no node colour far enough from the others")
