@@ -8,7 +8,8 @@
 - latency through a JACK dummy device: event timestamp to the DAC time of the impact's first sample
   (from the callback's own time stamps), median and p99, and underruns; beside it the fixed offset
   term by term (``latency_budget_ms``: device buffering, block, render guard, submit margin) and how
-  early the blocks were ready (``render_slack_ms_*``).
+  early the blocks were ready (``render_slack_ms_*``); the scheduling the audio threads got
+  (``realtime_scheduling``: SCHED_FIFO where the OS allows it; ``--normal-scheduling`` to compare).
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="how long to strike the JACK dummy device (0: skip the latency run)",
     )
     parser.add_argument(
+        "--normal-scheduling",
+        action="store_true",
+        help="do not ask for real-time scheduling for the audio threads (to compare)",
+    )
+    parser.add_argument(
         "--jack-mode",
         choices=("sync", "async"),
         default="sync",
@@ -47,7 +53,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     result.update(_full_synthesis(np, args.voices))
     result.update(_image_sources(np))
     if args.latency_seconds > 0:
-        result.update(_latency(np, args.latency_seconds, args.jack_mode == "sync"))
+        result.update(
+            _latency(np, args.latency_seconds, args.jack_mode == "sync", not args.normal_scheduling)
+        )
     return result
 
 
@@ -184,14 +192,17 @@ def _image_sources(np: Any, calls: int = 2000) -> dict[str, Any]:
     return out
 
 
-def _latency(np: Any, seconds: float, sync: bool = True) -> dict[str, Any]:
+def _latency(np: Any, seconds: float, sync: bool = True, realtime: bool = True) -> dict[str, Any]:
     import os
+    import sys
 
     from krapition_app.engine.acoustics import AudioEngine, BodyTable, EngineConfig
-    from krapition_app.engine.acoustics.jack_dummy import jack_dummy_server, jackd_command
+    from krapition_app.engine.acoustics.jack_dummy import JACK_PRIORITY, jack_dummy_server, jackd_command
+    from krapition_app.engine.acoustics.rtsched import realtime_permitted
     from krapition_app.engine.contacts import IMPACT, ContactEvents
 
-    with jack_dummy_server(sync=sync) as name:
+    jack_rt = realtime and realtime_permitted(JACK_PRIORITY)  # --normal-scheduling: the server too
+    with jack_dummy_server(sync=sync, realtime=jack_rt) as name:
         if name is None:
             return {
                 "latency_ms_median": None,
@@ -199,7 +210,7 @@ def _latency(np: Any, seconds: float, sync: bool = True) -> dict[str, Any]:
                 "underruns": None,
                 "latency_note": "jackd is not installed: no JACK dummy device",
             }
-        engine = AudioEngine(EngineConfig())
+        engine = AudioEngine(EngineConfig(realtime=realtime))
         status = engine.start()
         if not status.running:
             return {
@@ -252,7 +263,12 @@ def _latency(np: Any, seconds: float, sync: bool = True) -> dict[str, Any]:
                 "dac_latency_ms": round(engine._dac * 1000, 3),
                 "render_slack_ms_min": round(float(slack.min()), 3) if len(slack) else None,
                 "render_slack_ms_p1": round(float(np.percentile(slack, 1)), 3) if len(slack) else None,
-                "jack_server": " ".join(jackd_command("jackd", "NAME", sync=sync)).replace(" -n NAME", ""),
+                "realtime_scheduling": engine.status.realtime,
+                "callback_scheduling": engine.status.callback_realtime,
+                "switch_interval_ms": round(sys.getswitchinterval() * 1000, 3),
+                "jack_server": " ".join(jackd_command("jackd", "NAME", sync=sync, realtime=jack_rt)).replace(
+                    " -n NAME", ""
+                ),
                 "load_average_1min": round(os.getloadavg()[0], 2),
                 "impacts": int(ok.sum()),
                 "underruns": after["underruns"] - before["underruns"],

@@ -10,6 +10,10 @@ p(r) = rho0 c u (ka / sqrt(1 + (ka)^2)) a / r (Kinsler & Frey, "Fundamentals of 
 
 Sliding and rolling contacts drive the same modes with noise whose bandwidth grows with speed
 (surface roughness of wavelength lambda passed at speed v sounds at v / lambda).
+
+The vectorised functions here state the formulas (and build the per-material tables); :func:`excite`
+runs them for a whole step as one numba kernel without the GIL (``excite_kernel``), so a large step
+never holds up the audio threads.
 """
 
 from __future__ import annotations
@@ -19,11 +23,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...model.materials import material_index
-from ..contacts import IMPACT, ROLLING, SLIDING, STATIC_WORLD, ContactEvents
-from .bodies import BRIGHTNESS, DENSITY, POISSON, YOUNGS, BodyTable
+from ...model.errors import UnknownMaterialError
+from ...model.materials import MATERIAL_NAMES, material_index
+from ..contacts import ROLLING, STATIC_WORLD, ContactEvents
+from .bodies import BRIGHTNESS, DENSITY, LOSS, POISSON, SHEAR_SPEED, YOUNGS, BodyTable
 from .errors import AcousticInputError
-from .modes import FREQ_MIN, MODES, body_frequencies, decay_rates, plate_frequencies
+from .excite_kernel import OK, excite_rows
+from .modes import BEAM_ROOTS, FREQ_MIN, MODES, SUPPORT_DECAY, lowest, plate_frequencies, sphere_xi
 
 AIR_DENSITY = 1.204  # kg/m^3 at 20 C
 SPEED_OF_SOUND = 343.0  # m/s at 20 C
@@ -89,6 +95,22 @@ def mode_weights(brightness: np.ndarray, count: int = MODES) -> np.ndarray:
     k = np.arange(1, count + 1, dtype=np.float64)[None, :]
     w = k ** (-1.5 * (1.0 - brightness[:, None]))
     return w / np.sqrt((w * w).sum(axis=1, keepdims=True))
+
+
+#: per material: the sorted sphere roots xi (a sphere's modes are these times c_s / (2 pi a)), the mode
+#: weights, and the modes of the ground slab; computed once with the numpy functions above for the kernel
+_MATERIALS = np.arange(len(MATERIAL_NAMES))
+_SPHERE_XI_LOW = lowest(sphere_xi(POISSON), MODES)
+_WEIGHTS = mode_weights(BRIGHTNESS)
+_GROUND_FREQ = plate_frequencies(
+    np.full(len(_MATERIALS), GROUND_SLAB[0]),
+    np.full(len(_MATERIALS), GROUND_SLAB[1]),
+    np.full(len(_MATERIALS), GROUND_SLAB[2]),
+    _MATERIALS,
+)
+_BEAM_ROOTS_SQ = BEAM_ROOTS**2
+_LOG_AIR_F = np.log(_AIR_F)
+_LOG_AIR_DB = np.log(_AIR_DB_KM)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,124 +192,71 @@ def excite(
 
     Each contact excites both of its bodies (the static world does not ring). Several contacts of
     one body in a step add up into one row; at most ``max_rows`` of the loudest rows are kept.
+    The work is one numba kernel that holds no GIL (:func:`.excite_kernel.excite_rows`); where the
+    input is invalid, the numpy checks of :func:`validate_contacts` name the field and rows.
     """
     if not (math.isfinite(time) and math.isfinite(step_dt) and step_dt > 0):
         raise AcousticInputError("time", "time must be finite and step_dt finite and > 0")
-    validate_contacts(contacts, bodies)
-    n = len(contacts)
-    if n == 0:
+    if len(contacts) == 0:
+        validate_contacts(contacts, bodies)
         return _empty()
-    static = material_index(static_material)
-    a, b = contacts.body_a.astype(np.int64), contacts.body_b.astype(np.int64)
-    world = b < 0
-    b_safe = np.where(world, a, b)
-    ma = bodies.masses(a)
-    mb = np.where(world, np.inf, bodies.masses(b_safe))
-    mat_a = bodies.material[a]
-    mat_b = np.where(world, static, bodies.material[b_safe])
-    ra = bodies.contact_radius(a)
-    rb = np.where(world, np.inf, bodies.contact_radius(b_safe))
-    m_eff = 1.0 / (1.0 / ma + 1.0 / mb)
-    r_eff = 1.0 / (1.0 / ra + 1.0 / rb)
-    e_eff = 1.0 / ((1.0 - POISSON[mat_a] ** 2) / YOUNGS[mat_a] + (1.0 - POISSON[mat_b] ** 2) / YOUNGS[mat_b])
-    tau = hertz_duration(m_eff, r_eff, e_eff, contacts.normal_speed)
-    impact = contacts.kind == IMPACT
-    sliding = contacts.kind == SLIDING
-
-    # both sides of every contact: rows [0, n) for body a, [n, 2n) for body b or the ground
-    side_body = np.concatenate([a, b])
-    contact_row = np.concatenate([np.arange(n), np.arange(n)])
-    ground = side_body < 0
-    body_rows = np.where(ground, 0, side_body)
-    slab_mass = DENSITY[static] * GROUND_SLAB[0] * GROUND_SLAB[1] * GROUND_SLAB[2]
-    mass = np.where(ground, slab_mass, np.concatenate([ma, mb]))
-    freq = body_frequencies(bodies, body_rows) if len(body_rows) else np.zeros((0, MODES))
-    if ground.any():
-        one = np.ones(1)
-        freq[ground] = plate_frequencies(
-            GROUND_SLAB[0] * one, GROUND_SLAB[1] * one, GROUND_SLAB[2] * one, np.array([static])
-        )
-    mat = np.where(ground, static, bodies.material[body_rows])
-    size = np.where(ground, 0.5 * math.sqrt(GROUND_SLAB[0] * GROUND_SLAB[1]), bodies.size(body_rows))
-    freq[:, -1] = 0.0  # the last slot is the rigid-body pulse, filled below
-    decay = decay_rates(freq, mat)
-    rad = radiation(freq, size)
-    audible = freq >= FREQ_MIN
-    weights = mode_weights(BRIGHTNESS[mat]) * audible
-    imp = impact[contact_row]
-    dv = contacts.normal_impulse[contact_row] / mass
-    t = tau[contact_row]
-    amp = np.where(
-        imp[:, None],
-        VIBRATION_FRACTION * dv[:, None] * weights * pulse_envelope(freq * t[:, None]) * rad,
-        0.0,
+    try:
+        static = material_index(static_material)
+    except UnknownMaterialError:
+        validate_contacts(contacts, bodies)  # a broken contact is reported first, as it always was
+        raise
+    c, b = contacts, bodies
+    code, *fields = excite_rows(
+        c.body_a,
+        c.body_b,
+        c.point,
+        c.normal_impulse,
+        c.normal_speed,
+        c.tangential_speed,
+        c.kind,
+        c.normal,
+        b.shape,
+        b.radius,
+        b.half_extents,
+        b.material,
+        b.position,
+        b.velocity,
+        b.mass,
+        static,
+        float(time),
+        float(step_dt),
+        -1 if max_rows is None else int(max_rows),
+        DENSITY,
+        YOUNGS,
+        POISSON,
+        LOSS,
+        SHEAR_SPEED,
+        _SPHERE_XI_LOW,
+        _WEIGHTS,
+        _GROUND_FREQ,
+        _BEAM_ROOTS_SQ,
+        _LOG_AIR_F,
+        _LOG_AIR_DB,
+        float(_AIR_F[-1]),
+        float(_AIR_DB_KM[-1]),
+        VIBRATION_FRACTION,
+        SLIDING_NOISE,
+        ROLLING_NOISE_FACTOR,
+        SLIDING_ROUGHNESS,
+        ROLLING_ROUGHNESS,
+        GRAVITY,
+        float(DENSITY[static] * GROUND_SLAB[0] * GROUND_SLAB[1] * GROUND_SLAB[2]),
+        0.5 * math.sqrt(GROUND_SLAB[0] * GROUND_SLAB[1]),
+        PULSE_Q,
+        FREQ_MIN,
+        SUPPORT_DECAY,
+        AIR_DENSITY,
+        SPEED_OF_SOUND,
     )
-    # rigid-body acceleration noise of the struck body (not the ground): a dipole of the body's size
-    # accelerated by dv over tau, p ~ rho0 a^3 (dv / tau) / (2 r) * ka / sqrt(1 + (ka)^2), centred at
-    # 1 / (2 tau) with Q = PULSE_Q (Richards, Westcott & Jeyapalan 1979, J. Sound Vib. 62(4))
-    pulse_f = 0.5 / np.maximum(t, 1e-6)
-    pulse_ka = 2.0 * math.pi * pulse_f / SPEED_OF_SOUND * size
-    pulse = AIR_DENSITY * size**3 * dv / (2.0 * np.maximum(t, 1e-6)) * pulse_ka / np.sqrt(1.0 + pulse_ka**2)
-    pulse_on = imp & ~ground
-    freq[:, -1] = np.where(pulse_on, pulse_f, 0.0)
-    decay[:, -1] = math.pi * freq[:, -1] / PULSE_Q
-    amp[:, -1] = np.where(pulse_on, pulse, 0.0)
-    vt = contacts.tangential_speed[contact_row]
-    slide = sliding[contact_row]
-    load = np.sqrt(np.minimum(contacts.normal_impulse[contact_row] / step_dt / (mass * GRAVITY), 10.0))
-    u_noise = np.where(imp, 0.0, SLIDING_NOISE * vt * load * np.where(slide, 1.0, ROLLING_NOISE_FACTOR))
-    noise_amp = u_noise[:, None] * weights * rad
-    noise_amp[:, -1] = 0.0
-    cutoff = np.where(imp, 0.0, np.maximum(100.0, vt / np.where(slide, SLIDING_ROUGHNESS, ROLLING_ROUGHNESS)))
-    loud = np.sqrt((amp * amp).sum(axis=1)) + np.sqrt((noise_amp * noise_amp).sum(axis=1))
-    rows = Excitations(
-        body=side_body.astype(np.int32),
-        time=np.full(len(side_body), float(time)),
-        position=contacts.point[contact_row],
-        freq=freq,
-        decay=decay,
-        amp=amp,
-        noise_amp=noise_amp,
-        noise_cutoff=cutoff,
-        air_db=air_absorption_db_per_m(freq),
-        loudness=loud,
-        contact=contact_row.astype(np.int32),
-        duration=np.where(imp, t, 0.0),
-    )
-    return _merge_by_body(rows, max_rows)
-
-
-def _merge_by_body(rows: Excitations, max_rows: int | None) -> Excitations:
-    order = np.argsort(-rows.loudness, kind="stable")  # loudest first: it names position and contact
-    rows = rows.take(order)
-    bodies, first, inverse = np.unique(rows.body, return_index=True, return_inverse=True)
-    if len(bodies) < len(rows):
-        merged = rows.take(first)
-        amp = np.zeros_like(merged.amp)
-        np.add.at(amp, inverse, rows.amp)  # impacts of one body in one step add coherently
-        noise = np.zeros_like(merged.noise_amp)
-        np.maximum.at(noise, inverse, rows.noise_amp)
-        cutoff = np.zeros_like(merged.noise_cutoff)
-        np.maximum.at(cutoff, inverse, rows.noise_cutoff)
-        loud = np.sqrt((amp * amp).sum(axis=1)) + np.sqrt((noise * noise).sum(axis=1))
-        rows = Excitations(
-            body=merged.body,
-            time=merged.time,
-            position=merged.position,
-            freq=merged.freq,
-            decay=merged.decay,
-            amp=amp,
-            noise_amp=noise,
-            noise_cutoff=cutoff,
-            air_db=merged.air_db,
-            loudness=loud,
-            contact=merged.contact,
-            duration=merged.duration,
-        )
-        rows = rows.take(np.argsort(-rows.loudness, kind="stable"))
-    if max_rows is not None and len(rows) > max_rows:
-        rows = rows.take(np.arange(max_rows))
-    return rows
+    if code != OK:
+        validate_contacts(contacts, bodies)  # raises the precise error
+        raise AcousticInputError("contacts", "invalid contacts or bodies")
+    return Excitations(*fields)
 
 
 def _empty() -> Excitations:

@@ -17,7 +17,8 @@ from .excitation import Excitations
 from .listener import ListenerPose, output_mode_code
 from .paths import ImageSourceScratch
 from .prepare import Geometry, Prepared, prepare
-from .reverb import FeedbackDelayNetwork
+from .reverb import _OUT_L, _OUT_R, FeedbackDelayNetwork, fdn_process
+from .ring import WRITE, FrameRing, ring_store
 from .room import RoomSettings
 from .synth import render_block
 from .voices import VoiceBank, assign, recompute_paths
@@ -65,6 +66,17 @@ class Mixer:
         self._geometry: Geometry | None = None
         self._configure_room()
         self.late_rows = 0
+        # the kernel's arguments when no rows are due / no ring is written (typed like the real ones)
+        m, paths = self.voices.pr.shape[1], self.config.paths_per_voice
+        i64, f32 = np.int64, np.float32
+        self._no_rows = (
+            np.zeros(0, i64), np.zeros(0, i64), np.zeros((0, 3)),
+            np.zeros((0, m), f32), np.zeros((0, m), f32), np.zeros((0, m), f32), np.zeros((0, m), f32),
+            np.zeros(0, i64), np.zeros((0, paths, 2), i64),
+            np.zeros((0, paths, 2), f32), np.zeros(0, f32), np.zeros(0, i64), np.zeros(0, f32),
+        )
+        self._no_ring_data = np.zeros((1, 2), np.float32)
+        self._no_ring_index = np.zeros(8, np.int64)
 
     # ---- settings (call from the thread that calls render) -------------------------------------
     def set_room(self, room: RoomSettings) -> None:
@@ -160,59 +172,41 @@ class Mixer:
         return frames[order], rows.take(order), prepared.take(order)
 
     # ---- rendering ----------------------------------------------------------------------------------
-    def render(self, out: np.ndarray, rev_scratch: np.ndarray | None = None) -> None:
-        """Overwrite ``out`` (n, 2) float32 with the next n frames (after volume, mute and limiter)."""
+    def render(
+        self, out: np.ndarray, rev_scratch: np.ndarray | None = None, ring: FrameRing | None = None
+    ) -> None:
+        """Overwrite ``out`` (n, 2) float32 with the next n frames (after volume, mute and limiter).
+
+        With ``ring``, the frames are also appended to it and published (the real-time engine). Voice
+        assignment, synthesis, reverb, master and the ring store are one kernel call: one release of
+        the GIL per block, so the synthesis thread waits for the interpreter at most once per block.
+        """
         n = out.shape[0]
         v = self.voices
         due = self._due(self.frame + n)
         if due is not None:
             frames, rows, p = due
-            assign(
-                self.frame,
-                n,
-                v.max_voices,
-                frames,
-                rows.body.astype(np.int64),
-                p.src,
-                p.pr,
-                p.pi,
-                p.exc,
-                p.nin,
-                p.npaths,
-                p.pdelay,
-                p.pgain,
-                p.direct_gain,
-                p.direct_delay,
-                p.loud,
-                v.state,
-                v.body,
-                v.pr,
-                v.pi,
-                v.zr,
-                v.zi,
-                v.exc,
-                v.exc_off,
-                v.nin,
-                v.noise_env,
-                v.rng,
-                v.fade,
-                v.pos,
-                v.npaths,
-                v.pdelay,
-                v.pgain,
-                v.direct_gain,
-                v.direct_delay,
-                v.loud,
-                v.counters,
+            rows_in = (
+                frames, rows.body.astype(np.int64), p.src, p.pr, p.pi, p.exc, p.nin, p.npaths, p.pdelay,
+                p.pgain, p.direct_gain, p.direct_delay, p.loud,
             )
-        out[:] = 0.0
+        else:
+            rows_in = self._no_rows
         rev = rev_scratch if rev_scratch is not None else np.zeros(n, np.float32)
-        rev[:n] = 0.0
-        render_block(
+        target = 0.0 if self._muted else self._volume
+        fdn = self._fdn
+        if ring is None:
+            ring_data, ring_index, to_ring = self._no_ring_data, self._no_ring_index, False
+        else:
+            ring_data, ring_index, to_ring = ring.data, ring.index, True
+        mix_block(
             self.frame,
             n,
             float(self.fs),
+            v.max_voices,
+            *rows_in,
             v.state,
+            v.body,
             v.pr,
             v.pi,
             v.zr,
@@ -223,27 +217,35 @@ class Mixer:
             v.noise_env,
             v.rng,
             v.fade,
+            v.pos,
             v.npaths,
             v.pdelay,
             v.pgain,
             v.direct_gain,
             v.direct_delay,
             v.loud,
+            v.counters,
             v.acc,
             v.rev_acc,
             out,
             rev,
-        )
-        self._fdn.process(rev[:n], out)
-        target = 0.0 if self._muted else self._volume
-        master(
-            out,
+            fdn.enabled,
+            fdn.buf,
+            fdn.pos,
+            fdn.lengths,
+            fdn.gains,
+            fdn.out_gain,
+            _OUT_L,
+            _OUT_R,
             np.float32(self._applied_volume / self.config.full_scale_pa),
             np.float32(target / self.config.full_scale_pa),
             self._limiter,
             np.float32(LIMIT_CEILING),
             np.float32(math.exp(-1.0 / (LIMIT_RELEASE_S * self.fs))),
             self._mode == 0,
+            ring_data,
+            ring_index,
+            to_ring,
         )
         self._applied_volume = target
         self.frame += n
@@ -283,3 +285,38 @@ def master(out, gain_from, gain_to, limiter, ceiling, release, mono):
         out[i, 0] = min(max(left * g, -ceiling), ceiling)
         out[i, 1] = min(max(right * g, -ceiling), ceiling)
     limiter[0] = g
+
+
+@njit(cache=True, nogil=True)
+def mix_block(
+    f0, n, fs, max_voices,
+    frames, body, r_src, r_pr, r_pi, r_exc, r_nin, r_npaths, r_pdelay, r_pgain, r_direct_gain, r_direct_delay,
+    r_loud,
+    state, vbody, pr, pi, zr, zi, exc, exc_off, nin, noise_env, rng, fade, vpos, npaths, pdelay, pgain,
+    direct_gain, direct_delay, loud, counters, acc, rev_acc,
+    out, rev,
+    fdn_on, fdn_buf, fdn_pos, fdn_lengths, fdn_gains, fdn_out_gain, out_l, out_r,
+    gain_from, gain_to, limiter, ceiling, release, mono,
+    ring_data, ring_index, to_ring,
+):
+    """One block of :meth:`Mixer.render`: assign the due rows, synthesise, reverb, master, and (``to_ring``)
+    append to the frame ring and publish it. The same kernels in the same order as separate calls."""
+    if frames.shape[0]:
+        assign(
+            f0, n, max_voices, frames, body, r_src, r_pr, r_pi, r_exc, r_nin, r_npaths, r_pdelay, r_pgain,
+            r_direct_gain, r_direct_delay, r_loud, state, vbody, pr, pi, zr, zi, exc, exc_off, nin, noise_env,
+            rng, fade, vpos, npaths, pdelay, pgain, direct_gain, direct_delay, loud, counters,
+        )
+    out[:] = 0.0
+    rev[:n] = 0.0
+    render_block(
+        f0, n, fs, state, pr, pi, zr, zi, exc, exc_off, nin, noise_env, rng, fade, npaths, pdelay, pgain,
+        direct_gain, direct_delay, loud, acc, rev_acc, out, rev,
+    )
+    if fdn_on:
+        fdn_process(rev[:n], out, fdn_buf, fdn_pos, fdn_lengths, fdn_gains, fdn_out_gain, out_l, out_r)
+    master(out, gain_from, gain_to, limiter, ceiling, release, mono)
+    if to_ring:
+        w = ring_index[WRITE]
+        ring_store(ring_data, w, out)
+        ring_index[WRITE] = w + n  # publish after the data is in place

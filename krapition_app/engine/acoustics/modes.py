@@ -59,7 +59,7 @@ def sphere_xi(nu: np.ndarray) -> np.ndarray:
     return np.where((a > 0) & (b > 0), out, 0.0)
 
 
-def _lowest(freqs: np.ndarray, count: int) -> np.ndarray:
+def lowest(freqs: np.ndarray, count: int) -> np.ndarray:
     """The ``count`` lowest positive frequencies per row, ascending; 0 pads missing ones."""
     f = np.where(freqs > 0, freqs, np.inf)
     f.sort(axis=1)
@@ -72,7 +72,7 @@ def _lowest(freqs: np.ndarray, count: int) -> np.ndarray:
 def sphere_frequencies(radius: np.ndarray, material: np.ndarray, count: int = MODES) -> np.ndarray:
     xi = sphere_xi(POISSON[material])
     f = xi * (SHEAR_SPEED[material] / (2.0 * math.pi * radius))[:, None]
-    return _lowest(f, count)
+    return lowest(f, count)
 
 
 def bar_frequencies(
@@ -85,7 +85,7 @@ def bar_frequencies(
     bend_t = bl2 / (2.0 * math.pi * lsq) * (c * thickness / math.sqrt(12.0))[:, None]
     bend_w = bl2 / (2.0 * math.pi * lsq) * (c * width / math.sqrt(12.0))[:, None]
     longitudinal = np.arange(1, 9)[None, :] * (c / (2.0 * length))[:, None]
-    return _lowest(np.concatenate([bend_t, bend_w, longitudinal], axis=1), count)
+    return lowest(np.concatenate([bend_t, bend_w, longitudinal], axis=1), count)
 
 
 def plate_frequencies(
@@ -101,7 +101,7 @@ def plate_frequencies(
         * np.sqrt(D / (rho * thickness))[:, None]
         * ((m / a[:, None]) ** 2 + (n / b[:, None]) ** 2)
     )
-    return _lowest(f, count)
+    return lowest(f, count)
 
 
 def body_frequencies(bodies: BodyTable, rows: np.ndarray, count: int = MODES) -> np.ndarray:

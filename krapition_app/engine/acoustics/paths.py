@@ -27,6 +27,7 @@ MONO, STEREO, HEADPHONES = 0, 1, 2
 OUTPUT_MODES = ("mono", "stereo", "headphones")
 
 
+@njit(cache=True, nogil=True)
 def max_images(max_order: int) -> int:
     return (2 * max_order + 1) ** 3 * 8
 

@@ -3,7 +3,7 @@
 Everything about a struck body that does not depend on the voice it gets: its mode poles
 p = exp((-d + i 2 pi f) / fs), its paths to the listener, and the air absorption along the direct path
 (10^(-alpha(f) r / 20) per mode). The real-time engine runs this in the caller's thread, so the
-synthesis thread only copies rows into voices.
+synthesis thread only copies rows into voices; it is one kernel call that holds no GIL.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from numba import njit
 
 from .excitation import Excitations
 from .listener import ListenerPose, output_mode_code
-from .paths import ImageSourceScratch, compute_paths
+from .paths import compute_paths, max_images
 from .room import RoomSettings
 
 
@@ -74,58 +74,86 @@ class Prepared:
 
 
 def prepare(rows: Excitations, geometry: Geometry, nframes: int = 256) -> Prepared:
-    k = len(rows)
-    m = rows.freq.shape[1]
-    p = geometry.max_paths
-    out = Prepared(
-        key=geometry.key,
-        src=np.zeros((k, 3)),
-        pr=np.zeros((k, m), np.float32),
-        pi=np.zeros((k, m), np.float32),
-        exc=np.zeros((k, m), np.float32),
-        nin=np.zeros((k, m), np.float32),
-        npaths=np.zeros(k, np.int64),
-        pdelay=np.zeros((k, p, 2), np.int64),
-        pgain=np.zeros((k, p, 2), np.float32),
-        direct_gain=np.zeros(k, np.float32),
-        direct_delay=np.zeros(k, np.int64),
-        loud=np.zeros(k, np.float32),
+    """The rows' poles, paths and air absorption for ``geometry``: one kernel call that holds no GIL
+    (its output arrays and image-source scratch are allocated inside it)."""
+    return Prepared(
+        geometry.key,
+        *_prepare_all(
+            rows.position,
+            geometry.origin,
+            rows.freq,
+            rows.decay,
+            rows.amp,
+            rows.noise_amp,
+            rows.noise_cutoff,
+            rows.air_db,
+            rows.loudness,
+            geometry.lis,
+            geometry.right,
+            geometry.dims,
+            geometry.beta,
+            geometry.room.max_order,
+            geometry.mode_code,
+            geometry.fs,
+            geometry.ring_size - nframes - 1,
+            geometry.max_paths,
+        ),
     )
-    scratch = ImageSourceScratch(geometry.room.max_order)
+
+
+@njit(cache=True, nogil=True)
+def _prepare_all(
+    position, origin, freq, decay, amp, noise_amp, cutoff, air_db, loudness, lis, right, dims, beta,
+    max_order, mode, fs, max_delay, max_paths,
+):
+    k = position.shape[0]
+    m = freq.shape[1]
+    src = np.zeros((k, 3))
+    pr = np.zeros((k, m), np.float32)
+    pi = np.zeros((k, m), np.float32)
+    exc = np.zeros((k, m), np.float32)
+    nin = np.zeros((k, m), np.float32)
+    npaths = np.zeros(k, np.int64)
+    pdelay = np.zeros((k, max_paths, 2), np.int64)
+    pgain = np.zeros((k, max_paths, 2), np.float32)
+    direct_gain = np.zeros(k, np.float32)
+    direct_delay = np.zeros(k, np.int64)
+    loud = np.zeros(k, np.float32)
+    images = max_images(max_order)
     _prepare_rows(
-        rows.position - geometry.origin,
-        rows.freq,
-        rows.decay,
-        rows.amp,
-        rows.noise_amp,
-        rows.noise_cutoff,
-        rows.air_db,
-        rows.loudness,
-        geometry.lis,
-        geometry.right,
-        geometry.dims,
-        geometry.beta,
-        geometry.room.max_order,
-        geometry.mode_code,
-        geometry.fs,
-        geometry.ring_size - nframes - 1,
-        scratch.pos,
-        scratch.gain,
-        scratch.order,
-        scratch.index,
-        out.src,
-        out.pr,
-        out.pi,
-        out.exc,
-        out.nin,
-        out.npaths,
-        out.pdelay,
-        out.pgain,
-        out.direct_gain,
-        out.direct_delay,
-        out.loud,
+        position - origin,
+        freq,
+        decay,
+        amp,
+        noise_amp,
+        cutoff,
+        air_db,
+        loudness,
+        lis,
+        right,
+        dims,
+        beta,
+        max_order,
+        mode,
+        fs,
+        max_delay,
+        np.zeros((images, 3)),
+        np.zeros(images),
+        np.zeros(images, np.int64),
+        np.zeros((images, 6), np.int64),
+        src,
+        pr,
+        pi,
+        exc,
+        nin,
+        npaths,
+        pdelay,
+        pgain,
+        direct_gain,
+        direct_delay,
+        loud,
     )
-    return out
+    return src, pr, pi, exc, nin, npaths, pdelay, pgain, direct_gain, direct_delay, loud
 
 
 @njit(cache=True, nogil=True)

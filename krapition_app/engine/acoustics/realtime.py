@@ -11,6 +11,16 @@ Threads:
 - the PortAudio callback (48 kHz, blocksize 256, latency 'low') only copies from the ring into the
   output buffer via one njit function: no allocation of buffers, no lock, no logging, no file.
 
+Robust on a loaded machine: the synthesis thread asks for real-time scheduling (``SCHED_FIFO`` at a
+low priority, see :mod:`.rtsched`; the PortAudio callback thread too, where the host API left it under
+normal scheduling), and falls back quietly where the OS refuses (:attr:`AudioStatus.realtime` says
+which). Both threads need the GIL, and a thread waiting for it gets it only when the holder drops it:
+at the latest after the interpreter's switch interval, which :meth:`AudioEngine.start` lowers from
+5 ms to 0.5 ms while audio runs. So the audio path hands the GIL over as rarely as possible: one
+kernel call per block (voices, synthesis, reverb, master and the ring store together), a callback
+kernel that keeps the GIL for its few microseconds, and a caller whose per-step work
+(:meth:`AudioEngine.submit`: excitation and preparation) runs in kernels that release it.
+
 Frame numbers are playback frames: frame F leaves the DAC at ``play_time(F)``. The clock mapping comes
 from the callback's own timestamps (``time.monotonic()`` plus PortAudio's DAC latency), taking the
 earliest-consistent record of the last few callbacks so a late callback does not shift it.
@@ -56,6 +66,7 @@ from .mixer import Mixer, MixerConfig
 from .prepare import Geometry, Prepared, prepare
 from .ring import CALLBACKS, PA_UNDERFLOWS, TIMING_RECORDS, UNDERRUNS, FrameRing, callback_copy
 from .room import RoomSettings
+from .rtsched import SYNTH_PRIORITY, promote
 from .voices import ARRIVAL_RING
 
 log = logging.getLogger(__name__)
@@ -63,6 +74,8 @@ log = logging.getLogger(__name__)
 BLOCKSIZE = 256
 PLACEMENT_LOG = 4096
 INBOX_STEPS = 512
+#: the interpreter's switch interval while audio runs (CPython's default is 5 ms): the longest an audio
+#: thread waits for the GIL while another thread runs Python
 SWITCH_INTERVAL_S = 0.0005
 #: the synthesis thread's sleep while the clock is unknown or the ring is full
 POLL_S = 0.0005
@@ -91,8 +104,10 @@ class EngineConfig:
     near_miss_s: float = 0.0005
     #: seconds without an underrun before the guard steps back down
     guard_relax_s: float = 10.0
-    #: frames the synthesis thread renders at a time
-    chunk_frames: int = 64
+    #: frames the synthesis thread renders at a time: a whole block, one kernel call (one GIL hand-over)
+    chunk_frames: int = BLOCKSIZE
+    #: ask for SCHED_FIFO for the synthesis thread (and a normally scheduled callback thread)
+    realtime: bool = True
     #: frames added to the fixed offset for the time between a contact's timestamp and the synthesis
     #: thread seeing its excitations (submit's own work); grows by margin_step_frames while more than
     #: late_fraction of recent impacts come too late for their frame (a systematic cost, such as a
@@ -122,6 +137,10 @@ class AudioStatus:
     output_latency: float = 0.0
     #: the fixed collision-to-output delay every impact gets, seconds (0 until the clock is known)
     scheduled_latency: float = 0.0
+    #: the synthesis thread's scheduling: "SCHED_FIFO priority 10", or "normal scheduling (why)"
+    realtime: str = ""
+    #: the PortAudio callback thread's scheduling, as seen from here ("" until the first callbacks)
+    callback_realtime: str = ""
 
 
 class AudioEngine:
@@ -177,6 +196,10 @@ class AudioEngine:
         self._placed = 0
         self._rejected = 0
         self._switch_interval: float | None = None
+        self._realtime = ""
+        self._callback_realtime = ""
+        #: native id of the PortAudio callback thread (0 until the first callback records it)
+        self._callback_tid = 0
         self._lock = threading.Lock()  # guards start/stop only (never taken by the audio path)
         self.mixer: Mixer | None = None
         self.ring: FrameRing | None = None
@@ -203,6 +226,9 @@ class AudioEngine:
             self._blocks_ready = 0
             self._seen_underruns = 0
             self._origin_count = -1
+            self._realtime = ""
+            self._callback_realtime = ""
+            self._callback_tid = 0
             self._commands.clear()
             _warm_up(self.config)
             sd = portaudio()
@@ -315,8 +341,13 @@ class AudioEngine:
     @property
     def status(self) -> AudioStatus:
         offset = self._offset
-        if offset > 0 and self._status.running:
-            return replace(self._status, scheduled_latency=offset / self.fs)
+        if self._status.running:
+            return replace(
+                self._status,
+                scheduled_latency=offset / self.fs if offset > 0 else 0.0,
+                realtime=self._realtime,
+                callback_realtime=self._callback_realtime,
+            )
         return self._status
 
     @property
@@ -479,6 +510,8 @@ class AudioEngine:
 
     # ---- the audio thread --------------------------------------------------------------------------
     def _callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+        if not self._callback_tid:  # once: the synthesis thread may raise this thread's priority
+            self._callback_tid = threading.get_native_id()
         ring = self.ring
         callback_copy(
             outdata,
@@ -654,13 +687,27 @@ class AudioEngine:
             self._last_underrun = now
             self._set_offset()
 
+    def _promote_callback_thread(self) -> None:
+        """The callback thread, once it has run: real-time just above the synthesis thread (it must preempt
+        it), unless the host API already runs it real-time (JACK with -R, rtkit) or that is refused."""
+        if self.config.realtime:
+            self._callback_realtime = promote(self._callback_tid, SYNTH_PRIORITY + 1)
+        else:
+            self._callback_realtime = "normal scheduling"
+        log.info("audio: callback thread: %s", self._callback_realtime)
+
     def _synth_loop(self) -> None:
         mixer = self.mixer
         ring = self.ring
         chunk = np.zeros((self.config.chunk_frames, 2), np.float32)
         rev = np.zeros(self.config.chunk_frames, np.float32)
+        tid = threading.get_native_id()
+        self._realtime = promote(tid, SYNTH_PRIORITY) if self.config.realtime else "normal scheduling"
+        log.info("audio: synthesis thread: %s", self._realtime)
         try:
             while not self._stop.is_set():
+                if self._callback_tid and not self._callback_realtime:
+                    self._promote_callback_thread()
                 self._apply_commands()
                 self._schedule_inbox()
                 read = ring.read
@@ -672,8 +719,7 @@ class AudioEngine:
                     mixer.frame = read
                 self._adapt_guard()
                 while ring.space() >= chunk.shape[0] and self._due(ring.written, origin):
-                    mixer.render(chunk, rev)
-                    ring.push(chunk)
+                    mixer.render(chunk, rev, ring)  # one kernel call; it publishes the block in the ring
                     self._block_ready(ring.written, origin)
                     self._schedule_inbox()
                 # sleep until the next chunk is due (no polling: fewer wake-ups, fewer GIL hand-overs);

@@ -64,7 +64,9 @@ def ring_store(data, w, block):
             data[i, c] = block[n, c]
 
 
-@njit(cache=True, nogil=True)
+# keeps the GIL: the callback already holds it, and a kernel of a few microseconds that released it would
+# make the callback wait to get it back (up to the switch interval) while another thread runs Python
+@njit(cache=True)
 def callback_copy(outdata, data, index, written, monitor, monitor_on, timing, now, dac_latency, pa_underflow):
     """Everything the audio callback does: copy what is ready, zero-fill what is not, count, log timing.
 

@@ -213,6 +213,8 @@ def test_latency_budget_terms_add_up_to_the_fixed_offset(engine: AudioEngine) ->
     )
     assert budget["total"] == pytest.approx(engine.status.scheduled_latency * 1000, abs=0.001)
     assert np.isfinite(engine.render_slack()).all()
+    # the synthesis thread asked for real-time scheduling and the status says what it got
+    assert engine.status.realtime.startswith(("SCHED_FIFO", "SCHED_RR", "normal scheduling"))
 
 
 def test_jack_dummy_server_command() -> None:
@@ -221,6 +223,8 @@ def test_jack_dummy_server_command() -> None:
     sync = jackd_command("jackd", "x")
     assert "-S" in sync and sync[-4:] == ["-r", "48000", "-p", "256"]
     assert "-S" not in jackd_command("jackd", "x", sync=False)
+    assert "--no-realtime" in sync and "-R" not in sync
+    assert jackd_command("jackd", "x", realtime=True)[3:6] == ["-R", "-P", "70"]
 
 
 class _FakeClock:
