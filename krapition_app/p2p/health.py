@@ -123,7 +123,12 @@ class ClockOffset:
     """How far a peer's wall clock is ahead of ours (ns; negative: behind), from heartbeat round
     trips as NTP does: the peer stamped its answer at about the middle of the round trip, and the
     sample with the shortest round trip of the newest ``window`` is the best one (queueing delay
-    only ever adds error)."""
+    only ever adds error). Each sample bounds the true offset to within half its round trip; a new
+    sample whose bounds miss the best one's means a clock was set (a step, not noise): the older
+    samples are dropped."""
+
+    #: slack on the bounds (ns): timestamps are taken a little apart from the wire
+    SLACK_NS = 1_000_000
 
     def __init__(self, window: int = 32) -> None:
         self.samples: deque[tuple[float, int]] = deque(maxlen=window)
@@ -131,8 +136,14 @@ class ClockOffset:
     def add(self, rtt_s: float, their_ns: int, our_ns_at_answer: int) -> None:
         """A heartbeat answered: its round trip, the answer's timestamp (their clock) and our clock
         when the answer arrived."""
-        if rtt_s >= 0:
-            self.samples.append((rtt_s, int(their_ns) - (int(our_ns_at_answer) - int(rtt_s * 5e8))))
+        if rtt_s < 0:
+            return
+        offset = int(their_ns) - (int(our_ns_at_answer) - int(rtt_s * 5e8))
+        if self.samples:
+            best_rtt, best = min(self.samples)
+            if abs(offset - best) > (rtt_s + best_rtt) * 5e8 + self.SLACK_NS:
+                self.samples.clear()  # a clock was set: what came before says nothing now
+        self.samples.append((rtt_s, offset))
 
     @property
     def ns(self) -> int | None:

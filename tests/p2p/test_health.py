@@ -67,9 +67,14 @@ def test_clock_offset_trusts_the_quickest_round_trip() -> None:
     assert offset.ns == 3_000_000_000
     offset.add(0.200, ours + 3_000_000_000 - 20_000_000, ours)  # queued on the way back: off by 80 ms
     assert offset.ns == 3_000_000_000  # the 10 ms round trip still wins
+    offset.add(0.300, ours + 3_000_000_000 - 50_000_000, ours)  # 100 ms off, within its round trip: kept
+    assert len(offset.samples) == 3 and offset.ns == 3_000_000_000
+    # the peer's clock was set back 4 s: the first answer after it is out of every bound seen
+    offset.add(0.050, ours - 1_000_000_000 - 25_000_000, ours)
+    assert offset.ns == -1_000_000_000 and len(offset.samples) == 1
     for _ in range(4):  # the window forgets old samples
         offset.add(0.002, ours - 1_000_000_000 - 1_000_000, ours)
-    assert offset.ns == -1_000_000_000
+    assert offset.ns == -1_000_000_000 and len(offset.samples) == 4
     offset.add(-1.0, 0, ours)  # a clock that went back: ignored
     assert offset.ns == -1_000_000_000
 
