@@ -138,8 +138,10 @@ class AudioDock(QtWidgets.QDockWidget):
     def refresh(self) -> None:
         status = self.engine.status
         if status.running and not status.silent:
+            # whether the sound threads got real-time scheduling: without it a busy machine can delay them
+            threads = f"; sound threads: {status.realtime}" if status.realtime else ""
             self.status.setText(f"Playing on {status.device}, "
-                                f"{1000 * status.scheduled_latency:.0f} ms from collision to sound")
+                                f"{1000 * status.scheduled_latency:.0f} ms from collision to sound{threads}")
         else:
             self.status.setText(f"Silent: {status.reason}")
         stats = self.engine.stats()

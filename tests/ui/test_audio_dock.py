@@ -49,3 +49,20 @@ def test_a_silent_engine_says_why(qtbot, engine, tmp_path):
     assert dock.status.text().startswith("Silent: ")
     assert dock.status_text() == "audio: silent"
     assert "underruns" in dock.stats.text()
+
+
+def test_a_playing_engine_shows_its_delay_and_the_sound_threads_scheduling(qtbot, tmp_path):
+    from krapition_app.engine.acoustics import AudioStatus
+
+    class Playing(AudioEngine):
+        @property
+        def status(self) -> AudioStatus:
+            return AudioStatus(running=True, silent=False, reason="", device="dummy out",
+                               scheduled_latency=0.0143, realtime="SCHED_FIFO priority 10")
+
+    dock = make_dock(qtbot, Playing(), tmp_path)
+    dock.refresh()
+    assert dock.status.text() == ("Playing on dummy out, 14 ms from collision to sound; "
+                                  "sound threads: SCHED_FIFO priority 10")
+    assert dock.status_text() == "audio: dummy out"
+
