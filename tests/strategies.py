@@ -218,7 +218,7 @@ EVENT_PAYLOAD_STRATEGIES: dict[type, st.SearchStrategy] = {
     ),
     ev.ChainCheckpoint: st.builds(
         ev.ChainCheckpoint,
-        horizon_seq=st.integers(0, 2**63 - 1),
+        horizon_seq=st.integers(0, ev.MAX_SEQ - 1),
         horizon_id=st.binary(min_size=32, max_size=32),
         state_hash=st.binary(min_size=32, max_size=32),
         authority=authorities.map(str),
@@ -229,7 +229,7 @@ event_payloads = st.one_of(*EVENT_PAYLOAD_STRATEGIES.values())
 envelopes = st.builds(
     ev.EventEnvelope,
     author=st.binary(min_size=32, max_size=32),
-    seq=st.integers(0, 2**63 - 1),
+    seq=st.integers(0, ev.MAX_SEQ - 1),
     prev=st.binary(min_size=32, max_size=32),
     timestamp_ns=st.integers(0, 2**63 - 1),
     uri=uris().map(str),

@@ -424,8 +424,8 @@ class ChainCheckpoint(EventPayload, frozen=True):
     authority: str
 
     def __post_init__(self) -> None:
-        if not 0 <= self.horizon_seq < 2**63:
-            raise ValueError("horizon_seq must be in 0 .. 2**63-1")
+        if not 0 <= self.horizon_seq < MAX_SEQ:
+            raise ValueError(f"horizon_seq must be in 0 .. {MAX_SEQ - 1}")
         if len(self.horizon_id) != HASH_SIZE or len(self.state_hash) != HASH_SIZE:
             raise ValueError(f"horizon_id and state_hash must be {HASH_SIZE}-byte hashes")
         _check_text("authority", self.authority, 300)
@@ -445,6 +445,10 @@ PAYLOAD_TYPES: dict[EventType, type[EventPayload]] = {
 
 HASH_SIZE = 32
 PUBLIC_KEY_SIZE = 32
+#: sequence numbers of a chain are below 2**40 (a thousand events a second for 34 years): the store
+#: keys an event by its chain number and seq packed into one 64-bit integer
+SEQ_BITS = 40
+MAX_SEQ = 1 << SEQ_BITS
 
 
 class EventEnvelope(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
@@ -462,8 +466,8 @@ class EventEnvelope(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
             raise ValueError(f"author must be a {PUBLIC_KEY_SIZE}-byte public key")
         if len(self.prev) != HASH_SIZE:
             raise ValueError(f"prev must be a {HASH_SIZE}-byte hash")
-        if not 0 <= self.seq < 2**63:
-            raise ValueError("seq must be in 0 .. 2**63-1")
+        if not 0 <= self.seq < MAX_SEQ:
+            raise ValueError(f"seq must be in 0 .. {MAX_SEQ - 1}")
         if not 0 <= self.timestamp_ns < 2**63:
             raise ValueError("timestamp_ns must be in 0 .. 2**63-1")
         _check_uri("uri", self.uri)

@@ -769,6 +769,31 @@ class CircularEventStream:
             self._pending = None
             self.add_event(pending)
 
+    def add_events(self, events: Sequence[SignedEvent]) -> None:
+        """:meth:`add_event` of each event in order, with the same checks (a run of verified
+        events: the writer's and a receiver's hot path). If one fails, those before it are in."""
+        if self.head is None or self._pending is not None:
+            for event in events:
+                self.add_event(event)
+            return
+        author, nodes, by_seq, make = self.author, self._nodes, self._by_seq, EventNode
+        head_id = self.head
+        head = nodes[head_id]
+        seq = head.event.envelope.seq
+        for event in events:
+            env, event_id = event.envelope, event.id
+            if env.author != author:
+                raise ChainLinkError("the event belongs to another author's stream")
+            if event_id in nodes:
+                raise ChainLinkError(f"event {event_id.hex()[:12]} is already in the stream")
+            if env.seq != seq + 1 or env.prev != head_id:
+                raise ChainLinkError(f"seq {env.seq} does not extend the head at seq {seq}")
+            seq += 1
+            head.next_node_id = event_id
+            head = nodes[event_id] = make(event, head_id)
+            by_seq[seq] = event_id
+            head_id = self.head = event_id
+
     def start_from(self, checkpoint: SignedEvent) -> None:
         """Starts an empty stream from a checkpoint (a late join): the tail after its horizon
         follows with :meth:`add_event`, and the checkpoint joins the chain once the tail reaches it."""

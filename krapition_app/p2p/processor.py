@@ -94,10 +94,21 @@ class EventStreamProcessor:
         if self._handlers or self._subscriptions:
             for event in events:
                 self.process_event(event)
-        else:  # nobody listens yet: the events only join their streams
-            add = self._add
-            for event in events:
-                add(event)
+        else:  # nobody listens yet: the events only join their streams, a run of one author at once
+            events = events if isinstance(events, list) else list(events)
+            start = 0
+            while start < len(events):
+                author = events[start].envelope.author
+                stream = self.streams.get(author)
+                if stream is None or stream.head is None:  # a new stream may start from a checkpoint
+                    self._add(events[start])
+                    start += 1
+                    continue
+                end = start + 1
+                while end < len(events) and events[end].envelope.author == author:
+                    end += 1
+                stream.add_events(events[start:end])
+                start = end
 
     def _add(self, event: SignedEvent) -> None:
         author = event.envelope.author

@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from ..model.events import SEQ_BITS
+
 
 def _v1(db: sqlite_utils.Database) -> None:
     # every verified event of every author (the seed's event database). Rows go in rowid order
@@ -85,5 +87,17 @@ def _v3(db: sqlite_utils.Database) -> None:
     db["events"].create_index(["chain", "seq"], unique=True, index_name="events_chain")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
+def _v4(db: sqlite_utils.Database) -> None:
+    # events keyed by one integer, the chain number and the seq packed (``chain << 40 | seq``, the
+    # rowid), and without the id (the BLAKE2b-256 of the signed bytes, computed when read: only
+    # resends and forks look an id up). No second index to update, and 40 bytes less per row:
+    # storing an event costs about a third less.
+    db.execute("CREATE TABLE events_v4 (key INTEGER PRIMARY KEY, type TEXT NOT NULL, raw BLOB NOT NULL)")
+    db.execute(f"INSERT INTO events_v4(key, type, raw) SELECT (chain << {SEQ_BITS}) | seq, type, raw "
+               "FROM events ORDER BY chain, seq")
+    db.execute("DROP TABLE events")
+    db.execute("ALTER TABLE events_v4 RENAME TO events")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -54,6 +54,30 @@ def test_add_event_refuses_what_does_not_extend_the_head() -> None:
         stream.add_event(other)
 
 
+def test_add_events_links_a_run_as_add_event_does_and_keeps_what_came_before_a_break() -> None:
+    events = chain(8)
+    one, run = CircularEventStream(A.public_key), CircularEventStream(A.public_key)
+    for e in events:
+        one.add_event(e)
+    run.add_events(events[:1])  # an empty stream: one at a time
+    run.add_events(events[1:])
+    assert list(run) == list(one) == events and run.head == one.head and run.tail == one.tail
+    assert [run.node(e.id).previous_node_id for e in events] == [None, *(e.id for e in events[:-1])]
+    more = chain(12)[8:]
+    broken = CircularEventStream(A.public_key)
+    broken.add_events(events)
+    with pytest.raises(ChainLinkError, match="does not extend"):
+        broken.add_events([more[0], more[2]])  # seq 9 is missing
+    assert broken.head == more[0].id and len(broken) == 9
+    assert broken.node(events[-1].id).next_node_id == more[0].id
+    with pytest.raises(ChainLinkError, match="already in the stream"):
+        broken.add_events([more[0]])
+    other = build_chain(seeded_identity("other"), AUTH, [(node_uri(A, AUTH), start_payload(AUTH))])[0]
+    with pytest.raises(ChainLinkError, match="another author"):
+        broken.add_events([other])
+    assert broken.head == more[0].id and len(broken) == 9
+
+
 def test_retention_by_count_and_cleanup_behind_a_checkpoint() -> None:
     events = chain(10)
     stream = CircularEventStream(A.public_key, max_size=6)

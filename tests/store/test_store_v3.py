@@ -57,11 +57,11 @@ def test_a_version_2_database_is_migrated_with_its_events(tmp_path: Path) -> Non
                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [row for row, _ in rows])
     conn.close()
     with Store.open(path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 3
+        assert store.schema_version == SCHEMA_VERSION == 4
         assert store.event_rows(ID.public_key) == [row for row, _ in own]
         assert store.event_rows(PEER.public_key) == [row for row, _ in peer]
         columns = [c[1] for c in store.conn.execute("PRAGMA table_info(events)")]
-        assert columns == ["chain", "seq", "id", "type", "raw"]
+        assert columns == ["key", "type", "raw"]
         assert store.integrity_check() == "ok"
         more = _rows(ID, AUTH, _items(AUTH, ID, 7))[6:]
         store.append(more, own=True)
@@ -153,3 +153,51 @@ def test_the_read_model_with_unencoded_bodies_is_the_replay(tmp_path: Path, monk
         rows_now = again.conn.execute("SELECT uri, kind, value FROM objects")
         table = {uri: (kind, value) for uri, kind, value in rows_now}
         assert table == {uri: tuple(v) for uri, v in projection.values.items()}
+
+
+def test_a_version_3_database_is_migrated_to_packed_keys_with_its_events(tmp_path: Path) -> None:
+    path = tmp_path / DB_FILE_NAME
+    conn = sqlite3.connect(path, isolation_level=None)
+    db = sqlite_utils.Database(conn)
+    for migration in MIGRATIONS[:3]:
+        migration(db)
+    conn.execute("PRAGMA user_version=3")
+    own, peer = _rows(ID, AUTH, _items(AUTH, ID, 6)), _rows(PEER, PEER_AUTH, _items(PEER_AUTH, PEER, 4))
+    for chain, (author, authority, rows) in enumerate(((PEER.public_key, PEER_AUTH, peer),
+                                                       (ID.public_key, AUTH, own)), start=1):
+        conn.execute("INSERT INTO authors(author, authority, head_seq, head_id, forked, projected_seq, own, "
+                     "chain) VALUES (?, ?, ?, ?, 0, ?, ?, ?)",
+                     (author, authority, rows[-1][0].seq, rows[-1][0].id, rows[-1][0].seq,
+                      int(author == ID.public_key), chain))
+    # interleaved, as two chains arrive: the migration orders them by chain and seq
+    for row, _ in [r for pair in zip(own, peer, strict=False) for r in pair] + own[len(peer):]:
+        chain = 2 if row.author == ID.public_key else 1
+        conn.execute("INSERT INTO events(chain, seq, id, type, raw) VALUES (?, ?, ?, ?, ?)",
+                     (chain, row.seq, row.id, row.type, row.raw))
+    conn.close()
+    with Store.open(path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        assert store.event_rows(ID.public_key) == [row for row, _ in own]
+        assert store.event_rows(PEER.public_key) == [row for row, _ in peer]
+        assert store.event_id_at(ID.public_key, 3) == own[3][0].id
+        assert store.event_id_at(ID.public_key, 99) is None
+        assert store.first_seq(PEER.public_key) == 0 and store.count_events(PEER.public_key) == len(peer)
+        assert list(store.raw_events(ID.public_key, 2, 4)) == [row.raw for row, _ in own[2:5]]
+        assert store.integrity_check() == "ok"
+
+
+def test_a_seq_the_packed_key_cannot_hold_is_refused_and_stores_nothing(tmp_path: Path) -> None:
+    from krapition_app.model.events import MAX_SEQ
+
+    with pytest.raises(ValueError, match="seq must be in"):
+        EventEnvelope(author=ID.public_key, seq=MAX_SEQ, prev=bytes(32), timestamp_ns=1,
+                      uri=object_uri(AUTH, "b"), payload=ObjectDeleted())
+    with Store.open(tmp_path / DB_FILE_NAME) as store:
+        rows = _rows(ID, AUTH, _items(AUTH, ID, 2))
+        store.append(rows, own=True, new_authors={ID.public_key: AUTH})
+        (last, env) = rows[-1]
+        # a row past the limit (a model that checked less): the store refuses it, keeps the rest
+        forged = (NewEvent(last.id, last.author, MAX_SEQ, last.type, last.raw), env)
+        with pytest.raises(StoreIntegrityError, match="outside"):
+            store.append([forged], own=True)
+        assert [r.seq for r in store.event_rows(ID.public_key)] == [0, 1, 2]
