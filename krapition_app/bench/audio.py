@@ -9,7 +9,10 @@
   (from the callback's own time stamps), median and p99, and underruns; beside it the fixed offset
   term by term (``latency_budget_ms``: device buffering, block, render guard, submit margin) and how
   early the blocks were ready (``render_slack_ms_*``); the scheduling the audio threads got
-  (``realtime_scheduling``: SCHED_FIFO where the OS allows it; ``--normal-scheduling`` to compare).
+  (``realtime_scheduling``: SCHED_FIFO where the OS allows it; ``--normal-scheduling`` to compare);
+  and how often the machine itself stalled meanwhile (``machine_stalls``: late wake-ups of at least
+  3 ms of a real-time probe process, :mod:`krapition_app.engine.acoustics.stalls`), which no render
+  guard covers.
 """
 
 from __future__ import annotations
@@ -199,6 +202,7 @@ def _latency(np: Any, seconds: float, sync: bool = True, realtime: bool = True) 
     from krapition_app.engine.acoustics import AudioEngine, BodyTable, EngineConfig
     from krapition_app.engine.acoustics.jack_dummy import JACK_PRIORITY, jack_dummy_server, jackd_command
     from krapition_app.engine.acoustics.rtsched import realtime_permitted
+    from krapition_app.engine.acoustics.stalls import StallProbe
     from krapition_app.engine.contacts import IMPACT, ContactEvents
 
     jack_rt = realtime and realtime_permitted(JACK_PRIORITY)  # --normal-scheduling: the server too
@@ -239,12 +243,15 @@ def _latency(np: Any, seconds: float, sync: bool = True, realtime: bool = True) 
             before = engine.stats()
             blocks_before = engine._blocks_ready
             rng = np.random.default_rng(2)
-            end = time.monotonic() + seconds
-            while time.monotonic() < end:
-                engine.submit(contacts, bodies)
-                time.sleep(float(rng.uniform(0.02, 0.05)))  # not locked to the block clock
-            time.sleep(0.2)
-            after = engine.stats()
+            with StallProbe() as probe:
+                start = time.monotonic()
+                end = start + seconds
+                while time.monotonic() < end:
+                    engine.submit(contacts, bodies)
+                    time.sleep(float(rng.uniform(0.02, 0.05)))  # not locked to the block clock
+                time.sleep(0.2)
+                after = engine.stats()
+            stalls = [s.late_s * 1000.0 for s in probe.stalls(since=start) if s.late_s >= 0.003]
             placed = engine.placements()
             played = engine.play_time(placed[:, 1])
             ok = np.isfinite(played)
@@ -276,6 +283,9 @@ def _latency(np: Any, seconds: float, sync: bool = True, realtime: bool = True) 
                 "jack_xruns": after["portaudio_underflows"] - before["portaudio_underflows"],
                 "late_rows": after["late"] - before["late"],
                 "late_placements": after["late_placements"] - before["late_placements"],
+                "machine_stalls": len(stalls) if probe.scheduling.startswith("SCHED_") else None,
+                "machine_stall_max_ms": round(max(stalls, default=0.0), 3),
+                "stall_probe": probe.scheduling,
                 "goal_latency_ms_median": 20.0,
                 "goal_latency_ms_p99": 30.0,
             }
