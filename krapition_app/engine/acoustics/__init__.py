@@ -11,17 +11,24 @@ tests and the benchmark).
 The app's entry points: :class:`AudioEngine` (real time) and :func:`render_scene_audio` (offline).
 """
 
-from .bodies import BOX, SPHERE, BodyTable
-from .devices import OutputDevice, list_output_devices
-from .errors import AcousticInputError, AudioDeviceError
-from .events import acoustic_events
-from .excitation import Excitations, excite
-from .listener import ListenerPose
-from .mixer import Mixer, MixerConfig
-from .offline import RenderResult, render_scene_audio, render_steps, write_wav
-from .paths import OUTPUT_MODES
-from .realtime import AudioEngine, AudioStatus, EngineConfig
-from .room import WALLS, RoomSettings
+from pathlib import Path
+
+from .. import kernel_cache
+
+# before any kernel loads from the disk cache: the fused block kernel (mixer) inlines the others
+kernel_cache.ensure_fresh(Path(__file__).resolve().parent, "acoustics")
+
+from .bodies import BOX, SPHERE, BodyTable  # noqa: E402
+from .devices import OutputDevice, list_output_devices  # noqa: E402
+from .errors import AcousticInputError, AudioDeviceError  # noqa: E402
+from .events import acoustic_events  # noqa: E402
+from .excitation import Excitations, excite  # noqa: E402
+from .listener import ListenerPose  # noqa: E402
+from .mixer import Mixer, MixerConfig  # noqa: E402
+from .offline import RenderResult, render_scene_audio, render_steps, write_wav  # noqa: E402
+from .paths import OUTPUT_MODES  # noqa: E402
+from .realtime import AudioEngine, AudioStatus, EngineConfig  # noqa: E402
+from .room import WALLS, RoomSettings  # noqa: E402
 
 __all__ = [
     "BOX",

@@ -300,7 +300,10 @@ def mix_block(
     ring_data, ring_index, to_ring,
 ):
     """One block of :meth:`Mixer.render`: assign the due rows, synthesise, reverb, master, and (``to_ring``)
-    append to the frame ring and publish it. The same kernels in the same order as separate calls."""
+    append to the frame ring and publish it. The same kernels in the same order as separate calls.
+
+    numba's on-disk cache checks only this file, not the kernels compiled into this one (synth, voices,
+    reverb, ring): the package stamps its cache with a digest of all its sources (``kernel_cache``)."""
     if frames.shape[0]:
         assign(
             f0, n, max_voices, frames, body, r_src, r_pr, r_pi, r_exc, r_nin, r_npaths, r_pdelay, r_pgain,

@@ -77,10 +77,14 @@ def _scatter(acc, start, gain, src, nframes):
     """acc[start + n] += gain * src[n], wrapping around the ring."""
     size = acc.shape[0]
     first = min(nframes, size - start)
+    # through slices: plain non-negative indices, so the loops vectorise (no index wraparound per element)
+    head = acc[start : start + first]
     for n in range(first):
-        acc[start + n] += gain * src[n]
-    for n in range(first, nframes):
-        acc[n - first] += gain * src[n]
+        head[n] += gain * src[n]
+    tail = acc[: nframes - first]
+    rest = src[first:nframes]
+    for n in range(nframes - first):
+        tail[n] += gain * rest[n]
 
 
 @njit(cache=True, nogil=True, fastmath=True)
