@@ -23,21 +23,22 @@ class _Probe:
     stalls = StallProbe.stalls
 
 
-def test_the_probe_reports_the_time_its_process_was_stopped() -> None:
+def test_each_cpus_probe_reports_the_time_it_was_stopped() -> None:
     with StallProbe() as probe:
-        assert probe.running and probe.scheduling
+        assert probe.running and probe.scheduling and len(probe._procs) == len(probe.cpus)
         time.sleep(0.2)
-        quiet = len(probe.stalls())
-        assert probe._proc is not None
-        os.kill(probe._proc.pid, signal.SIGSTOP)  # as a host pausing the machine's CPUs
+        quiet = probe.stalls()
+        first = probe._procs[0]
+        os.kill(first.pid, signal.SIGSTOP)  # as a host pausing that CPU
         stopped = time.monotonic()
         time.sleep(0.05)
-        os.kill(probe._proc.pid, signal.SIGCONT)
+        os.kill(first.pid, signal.SIGCONT)
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and not probe.near(stopped, 0.0, 1.0, min_late_s=0.03):
             time.sleep(0.01)
     found = probe.near(stopped, 0.0, 1.0, min_late_s=0.03)
     assert len(found) == 1 and 0.03 <= found[0].late_s < 1.0, (found, quiet)
+    assert found[0].cpu == probe.cpus[0]
     assert not probe.running
 
 
