@@ -54,6 +54,7 @@ from .projection import (
     objects_prefix,
     resolved,
 )
+from .runs import SEQ_MASK, consecutive, key_of, pack, runs, unpack
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
 DB_FILE_NAME = "krapition.sqlite3"
@@ -83,6 +84,8 @@ PROJECTION_FLUSH_EVENTS = 16_384
 SIGNATURE_SIZE = 64
 _ENVELOPE = msgspec.msgpack.Decoder(EventEnvelope)
 _TABLES = ("objects", "cache")
+#: the one event type the store finds by type (a chain's checkpoints, listed by key)
+_CHECKPOINT = "ChainCheckpoint"
 #: a change of the read model: (new value or None for none, seq of its event, its author); a body's
 #: value may wait unencoded (:class:`~.projection.PendingBody`) until it is read or written out
 _Change = tuple["Value | PendingBody | None", int, bytes]
@@ -351,6 +354,7 @@ class Store:
         heads: dict[bytes, tuple[int, bytes]] = {}
         firsts: dict[bytes, int] = {}
         authors = {row[1] for row, _ in events}
+        seqs: list[int] = []
         if len(authors) == 1:  # the common case: one author's events, in one go
             seqs = [row[2] for row, _ in events]
             (author,) = authors
@@ -384,14 +388,21 @@ class Store:
             if firsts[author] < 0 or high >= MAX_SEQ:  # the model refuses these: a key never spills over
                 raise StoreIntegrityError(f"seq {high} is outside 0 .. {MAX_SEQ - 1}")
             chains[author] = chain
-        try:
-            conn.executemany(
-                "INSERT INTO events(key, type, raw) VALUES (?, ?, ?)",
-                [((chains[row[1]] << SEQ_BITS) | row[2], row[3], row[4]) if len(row) == 5
-                 else ((chains[row[1]] << SEQ_BITS) | row[2], row[5], row[7]) for row, _ in events],
-            )
-        except sqlite3.IntegrityError as exc:
-            raise StoreIntegrityError(f"an event is already stored: {exc}") from None
+        raws = [row[4] if len(row) == 5 else row[7] for row, _ in events]
+        first = firsts[author] if len(heads) == 1 else -1
+        if first >= 0 and seqs == list(range(first, first + len(seqs))):  # one run after another
+            new_runs = consecutive(chains[author], first, raws)
+        else:
+            new_runs = list(runs((chains[row[1]], row[2], raw)
+                                 for (row, _), raw in zip(events, raws, strict=True)))
+        self._refuse_stored(new_runs)
+        conn.executemany("INSERT INTO events(key, n, raw) VALUES (?, ?, ?)", new_runs)
+        types = [row[3] if len(row) == 5 else row[5] for row, _ in events]
+        if _CHECKPOINT in types:
+            marked = zip(events, types, strict=True)
+            conn.executemany("INSERT INTO checkpoints(key) VALUES (?)",
+                             [(key_of(chains[row[1]], row[2]),) for (row, _), type_ in marked
+                              if type_ == _CHECKPOINT])
         for author, (seq, event_id) in heads.items():
             conn.execute("UPDATE authors SET head_seq=?, head_id=? WHERE author=? AND head_seq<?",
                          (seq, event_id, author, seq))
@@ -403,6 +414,26 @@ class Store:
                 or len(self._dirty["objects"]) + len(self._txn["objects"]) >= PROJECTION_FLUSH_URIS
                 or len(self._dirty["cache"]) + len(self._txn["cache"]) >= PROJECTION_FLUSH_URIS):
             self._write_projection()
+
+    def _refuse_stored(self, new_runs: Sequence[tuple[int, int, bytes]]) -> None:
+        """Raises :class:`StoreIntegrityError` if a stored run holds a position of a new one (or
+        two new ones overlap): a stored event is never replaced."""
+        conn = self.conn
+        ordered = sorted((key, n) for key, n, _ in new_runs)
+        for i, (key, n) in enumerate(ordered):
+            last = key + n - 1
+            # the stored run that starts last at or before our last position: it holds one of ours
+            # if it reaches our first (runs never cross chains, so it is of our chain then)
+            below = conn.execute("SELECT key, n FROM events WHERE key <= ? ORDER BY key DESC LIMIT 1",
+                                 (last,)).fetchone()
+            clash = below is not None and below[0] + below[1] > key
+            if i and ordered[i - 1][0] + ordered[i - 1][1] > key:
+                clash = True
+            if clash:
+                raise StoreIntegrityError(
+                    f"an event is already stored at seq {key & SEQ_MASK} .. {last & SEQ_MASK} of chain "
+                    f"{key >> SEQ_BITS}"
+                )
 
     def _chain(self, author: bytes) -> int | None:
         """The author's chain number in the events table (None: the author is not bound)."""
@@ -558,11 +589,28 @@ class Store:
             return self._compact(author, snapshot, checkpoint_id)
 
     def _compact(self, author: bytes, snapshot: Snapshot, checkpoint_id: bytes) -> int:
+        conn = self.conn
         low, high = self._keys(author, 0, snapshot.horizon_seq)
-        cur = self.conn.execute("DELETE FROM events WHERE key BETWEEN ? AND ?", (low, high))
-        self.conn.execute("INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?, ?)", (author, *snapshot))
-        self.conn.execute("UPDATE authors SET checkpoint_id=? WHERE author=?", (checkpoint_id, author))
-        return cur.rowcount
+        dropped = 0
+        if low <= high:
+            # the run across the horizon keeps the events after it, under the key of the first of those
+            straddling = conn.execute("SELECT key, n, raw FROM events WHERE key BETWEEN ? AND ? AND "
+                                      "key + n - 1 > ?", (low, high, high)).fetchone()
+            if straddling is not None:
+                key, n, blob = straddling
+                keep = unpack(blob)[high - key + 1 :]
+                conn.execute("DELETE FROM events WHERE key=?", (key,))
+                conn.execute("INSERT INTO events(key, n, raw) VALUES (?, ?, ?)",
+                             (high + 1, len(keep), pack(keep)))
+                dropped += n - len(keep)
+            row = conn.execute("SELECT count(*), coalesce(sum(n), 0) FROM events WHERE key BETWEEN ? AND ?",
+                               (low, high)).fetchone()
+            dropped += int(row[1])
+            conn.execute("DELETE FROM events WHERE key BETWEEN ? AND ?", (low, high))
+            conn.execute("DELETE FROM checkpoints WHERE key BETWEEN ? AND ?", (low, high))
+        conn.execute("INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?, ?)", (author, *snapshot))
+        conn.execute("UPDATE authors SET checkpoint_id=? WHERE author=?", (checkpoint_id, author))
+        return dropped
 
     def install_snapshot(self, author: bytes, snapshot: Snapshot, checkpoint_id: bytes,
                          values: Mapping[str, tuple[Value, int]], *, own: bool) -> int:
@@ -597,9 +645,29 @@ class Store:
         return None if raw is None else event_id_of(raw)
 
     def _raw_at(self, author: bytes, seq: int) -> bytes | None:
-        low, high = self._keys(author, seq, seq)
-        row = self.conn.execute("SELECT raw FROM events WHERE key BETWEEN ? AND ?", (low, high)).fetchone()
-        return None if row is None else row[0]
+        return next((raw for _, raw in self._events(author, seq, seq)), None)
+
+    def _events(self, author: bytes, from_seq: int, to_seq: int) -> Iterator[tuple[int, bytes]]:
+        """``(seq, signed bytes)`` of the author's stored events from ``from_seq`` to ``to_seq``."""
+        low, high = self._keys(author, from_seq, to_seq)
+        if low > high:
+            return
+        base = low & ~SEQ_MASK
+        # the run that holds from_seq starts at or before it
+        floor = self.conn.execute(
+            "SELECT key FROM events WHERE key BETWEEN ? AND ? ORDER BY key DESC LIMIT 1", (base, low)
+        ).fetchone()
+        start = low if floor is None else floor[0]
+        rows = self.conn.execute("SELECT key, raw FROM events WHERE key BETWEEN ? AND ? ORDER BY key",
+                                 (start, high)).fetchall()
+        for key, blob in rows:
+            seq = key & SEQ_MASK
+            for raw in unpack(blob):
+                if seq > to_seq:
+                    return
+                if seq >= from_seq:
+                    yield seq, raw
+                seq += 1
 
     def _keys(self, author: bytes, from_seq: int, to_seq: int) -> tuple[int, int]:
         """The key range of the author's events ``from_seq .. to_seq`` (an empty one if the author
@@ -612,43 +680,46 @@ class Store:
 
     def raw_events(self, author: bytes, from_seq: int = 0, to_seq: int | None = None) -> Iterator[bytes]:
         """The exact signed bytes of the author's stored events, oldest first."""
-        low, high = self._keys(author, from_seq, MAX_SEQ - 1 if to_seq is None else to_seq)
-        for (raw,) in self.conn.execute("SELECT raw FROM events WHERE key BETWEEN ? AND ? ORDER BY key",
-                                        (low, high)):
+        for _, raw in self._events(author, from_seq, MAX_SEQ - 1 if to_seq is None else to_seq):
             yield raw
 
     def first_seq(self, author: bytes) -> int | None:
         """The lowest seq of the author's stored events (None: none stored)."""
         row = self.conn.execute("SELECT min(key) FROM events WHERE key BETWEEN ? AND ?",
                                 self._keys(author, 0, MAX_SEQ - 1)).fetchone()
-        return None if row is None or row[0] is None else int(row[0]) & (MAX_SEQ - 1)
+        return None if row is None or row[0] is None else int(row[0]) & SEQ_MASK
 
     def raw_events_of_type(self, author: bytes, type_: str, *, newest_first: bool = True) -> Iterator[bytes]:
         """The exact bytes of the author's stored events of one type (e.g. "ChainCheckpoint")."""
-        order = "DESC" if newest_first else "ASC"
-        for (raw,) in self.conn.execute(
-            f"SELECT raw FROM events WHERE key BETWEEN ? AND ? AND type=? ORDER BY key {order}",
-            (*self._keys(author, 0, MAX_SEQ - 1), type_),
-        ):
-            yield raw
+        if type_ == _CHECKPOINT:  # listed on their own
+            order = "DESC" if newest_first else "ASC"
+            keys = [key for (key,) in self.conn.execute(
+                f"SELECT key FROM checkpoints WHERE key BETWEEN ? AND ? ORDER BY key {order}",
+                self._keys(author, 0, MAX_SEQ - 1),
+            )]
+            for key in keys:
+                raw = self._raw_at(author, key & SEQ_MASK)
+                if raw is not None:
+                    yield raw
+            return
+        found = [raw for _, raw in self._events(author, 0, MAX_SEQ - 1)
+                 if _ENVELOPE.decode(raw[SIGNATURE_SIZE:]).payload.event_type.value == type_]
+        yield from (reversed(found) if newest_first else found)
 
     def event_rows(self, author: bytes) -> list[EventRow]:
         """The author's stored events, oldest first (``prev``, ``timestamp_ns`` and ``uri`` read
         from the signed bytes)."""
         out = []
-        for key, type_, raw in self.conn.execute(
-            "SELECT key, type, raw FROM events WHERE key BETWEEN ? AND ? ORDER BY key",
-            self._keys(author, 0, MAX_SEQ - 1),
-        ):
+        for seq, raw in self._events(author, 0, MAX_SEQ - 1):
             env = _ENVELOPE.decode(raw[SIGNATURE_SIZE:])
-            out.append(EventRow(event_id_of(raw), author, key & (MAX_SEQ - 1), env.prev, env.timestamp_ns,
-                                type_, env.uri, raw))
+            out.append(EventRow(event_id_of(raw), author, seq, env.prev, env.timestamp_ns,
+                                env.payload.event_type.value, env.uri, raw))
         return out
 
     def count_events(self, author: bytes | None = None) -> int:
         if author is None:
-            return int(self.conn.execute("SELECT count(*) FROM events").fetchone()[0])
-        row = self.conn.execute("SELECT count(*) FROM events WHERE key BETWEEN ? AND ?",
+            return int(self.conn.execute("SELECT coalesce(sum(n), 0) FROM events").fetchone()[0])
+        row = self.conn.execute("SELECT coalesce(sum(n), 0) FROM events WHERE key BETWEEN ? AND ?",
                                 self._keys(author, 0, MAX_SEQ - 1)).fetchone()
         return int(row[0])
 

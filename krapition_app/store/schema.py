@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 import sqlite_utils
 
-from ..model.events import SEQ_BITS
+from ..model.events import MAX_SEQ, SEQ_BITS
+from .runs import runs
 
 
 def _v1(db: sqlite_utils.Database) -> None:
@@ -99,5 +100,20 @@ def _v4(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE events_v4 RENAME TO events")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
+def _v5(db: sqlite_utils.Database) -> None:
+    # a row holds a run of up to 64 consecutive events of one chain (``store.runs``): key of the
+    # first, how many, their bytes. The types went with them; the checkpoints, looked up by type,
+    # are listed by key on their own.
+    conn = db.conn
+    conn.execute("CREATE TABLE events_v5 (key INTEGER PRIMARY KEY, n INTEGER NOT NULL, raw BLOB NOT NULL)")
+    conn.execute("CREATE TABLE checkpoints (key INTEGER PRIMARY KEY)")
+    conn.execute("INSERT INTO checkpoints(key) SELECT key FROM events WHERE type = 'ChainCheckpoint'")
+    rows = ((key >> SEQ_BITS, key & (MAX_SEQ - 1), raw)
+            for key, raw in conn.execute("SELECT key, raw FROM events ORDER BY key"))
+    conn.executemany("INSERT INTO events_v5(key, n, raw) VALUES (?, ?, ?)", list(runs(rows)))
+    conn.execute("DROP TABLE events")
+    conn.execute("ALTER TABLE events_v5 RENAME TO events")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5]
 SCHEMA_VERSION = len(MIGRATIONS)
