@@ -389,9 +389,9 @@ class Store:
                 raise StoreIntegrityError(f"seq {high} is outside 0 .. {MAX_SEQ - 1}")
             chains[author] = chain
         raws = [row[4] if len(row) == 5 else row[7] for row, _ in events]
-        first = firsts[author] if len(heads) == 1 else -1
-        if first >= 0 and seqs == list(range(first, first + len(seqs))):  # one run after another
-            new_runs = consecutive(chains[author], first, raws)
+        only = next(iter(heads)) if len(heads) == 1 else None
+        if only is not None and seqs == list(range(firsts[only], firsts[only] + len(seqs))):
+            new_runs = consecutive(chains[only], firsts[only], raws)  # one author's next events
         else:
             new_runs = list(runs((chains[row[1]], row[2], raw)
                                  for (row, _), raw in zip(events, raws, strict=True)))
@@ -659,7 +659,7 @@ class Store:
         ).fetchone()
         start = low if floor is None else floor[0]
         rows = self.conn.execute("SELECT key, raw FROM events WHERE key BETWEEN ? AND ? ORDER BY key",
-                                 (start, high)).fetchall()
+                                 (start, high))
         for key, blob in rows:
             seq = key & SEQ_MASK
             for raw in unpack(blob):

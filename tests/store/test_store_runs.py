@@ -4,19 +4,18 @@ keeps every event and checkpoint."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
-import sqlite_utils
 from hypothesis import given
 from hypothesis import strategies as st
+from store_files import bind_author, old_version_file
 
 from krapition_app.model.events import ChainCheckpoint, ObjectCreated
 from krapition_app.p2p.testing import ball, build_chain, node_uri, object_uri, seeded_identity, start_payload
 from krapition_app.store import DB_FILE_NAME, EventRow, Snapshot, Store, StoreIntegrityError
 from krapition_app.store.runs import RUN_MAX, consecutive, key_of, pack, runs, unpack
-from krapition_app.store.schema import MIGRATIONS, SCHEMA_VERSION
+from krapition_app.store.schema import SCHEMA_VERSION
 
 ID, PEER = seeded_identity("runs-own"), seeded_identity("runs-peer")
 AUTH, PEER_AUTH = "runs.local:9000", "runs-peer.local:9000"
@@ -130,18 +129,11 @@ def test_checkpoints_are_found_by_type_newest_first(tmp_path: Path) -> None:
 
 def test_a_version_4_database_keeps_every_event_and_checkpoint(tmp_path: Path) -> None:
     path = tmp_path / DB_FILE_NAME
-    conn = sqlite3.connect(path, isolation_level=None)
-    db = sqlite_utils.Database(conn)
-    for migration in MIGRATIONS[:4]:
-        migration(db)
-    conn.execute("PRAGMA user_version=4")
+    conn = old_version_file(path, 4)
     own, peer = _rows(ID, AUTH, 140), _rows(PEER, PEER_AUTH, 5)
     for chain, (author, authority, rows) in enumerate(((PEER.public_key, PEER_AUTH, peer),
                                                        (ID.public_key, AUTH, own)), start=1):
-        conn.execute("INSERT INTO authors(author, authority, head_seq, head_id, forked, projected_seq, own, "
-                     "chain) VALUES (?, ?, ?, ?, 0, ?, ?, ?)",
-                     (author, authority, rows[-1][0].seq, rows[-1][0].id, rows[-1][0].seq,
-                      int(author == ID.public_key), chain))
+        bind_author(conn, author, authority, rows, own=author == ID.public_key, chain=chain)
         conn.executemany("INSERT INTO events(key, type, raw) VALUES (?, ?, ?)",
                          [(key_of(chain, r.seq), "ChainCheckpoint" if r.seq == 3 else r.type, r.raw)
                           for r, _ in rows])

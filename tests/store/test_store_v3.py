@@ -4,11 +4,10 @@ unencoded bodies: the store holds exactly what a replay gives."""
 from __future__ import annotations
 
 import random
-import sqlite3
 from pathlib import Path
 
 import pytest
-import sqlite_utils
+from store_files import bind_author, old_version_file
 
 from krapition_app.model.events import BodyState as MovedBody
 from krapition_app.model.events import (
@@ -23,7 +22,7 @@ from krapition_app.p2p.testing import ball, build_chain, node_uri, object_uri, s
 from krapition_app.store import DB_FILE_NAME, EventRow, NewEvent, Store, StoreIntegrityError
 from krapition_app.store import database as database_module
 from krapition_app.store.projection import Projection
-from krapition_app.store.schema import MIGRATIONS, SCHEMA_VERSION
+from krapition_app.store.schema import SCHEMA_VERSION
 
 ID, PEER = seeded_identity("v3-own"), seeded_identity("v3-peer")
 AUTH, PEER_AUTH = "v3.local:9000", "v3-peer.local:9000"
@@ -42,17 +41,10 @@ def _items(authority: str, identity, n: int) -> list:  # type: ignore[no-untyped
 
 def test_a_version_2_database_is_migrated_with_its_events(tmp_path: Path) -> None:
     path = tmp_path / DB_FILE_NAME
-    conn = sqlite3.connect(path, isolation_level=None)
-    db = sqlite_utils.Database(conn)
-    for migration in MIGRATIONS[:2]:
-        migration(db)
-    conn.execute("PRAGMA user_version=2")
+    conn = old_version_file(path, 2)
     own, peer = _rows(ID, AUTH, _items(AUTH, ID, 5)), _rows(PEER, PEER_AUTH, _items(PEER_AUTH, PEER, 3))
     for author, authority, rows in ((PEER.public_key, PEER_AUTH, peer), (ID.public_key, AUTH, own)):
-        conn.execute("INSERT INTO authors(author, authority, head_seq, head_id, forked, projected_seq, own) "
-                     "VALUES (?, ?, ?, ?, 0, ?, ?)",
-                     (author, authority, rows[-1][0].seq, rows[-1][0].id, rows[-1][0].seq,
-                      int(author == ID.public_key)))
+        bind_author(conn, author, authority, rows, own=author == ID.public_key)
         conn.executemany("INSERT INTO events(id, author, seq, prev, timestamp_ns, type, uri, raw) "
                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [row for row, _ in rows])
     conn.close()
@@ -157,18 +149,10 @@ def test_the_read_model_with_unencoded_bodies_is_the_replay(tmp_path: Path, monk
 
 def test_a_version_3_database_is_migrated_to_packed_keys_with_its_events(tmp_path: Path) -> None:
     path = tmp_path / DB_FILE_NAME
-    conn = sqlite3.connect(path, isolation_level=None)
-    db = sqlite_utils.Database(conn)
-    for migration in MIGRATIONS[:3]:
-        migration(db)
-    conn.execute("PRAGMA user_version=3")
+    conn = old_version_file(path, 3)
     own, peer = _rows(ID, AUTH, _items(AUTH, ID, 6)), _rows(PEER, PEER_AUTH, _items(PEER_AUTH, PEER, 4))
-    for chain, (author, authority, rows) in enumerate(((PEER.public_key, PEER_AUTH, peer),
-                                                       (ID.public_key, AUTH, own)), start=1):
-        conn.execute("INSERT INTO authors(author, authority, head_seq, head_id, forked, projected_seq, own, "
-                     "chain) VALUES (?, ?, ?, ?, 0, ?, ?, ?)",
-                     (author, authority, rows[-1][0].seq, rows[-1][0].id, rows[-1][0].seq,
-                      int(author == ID.public_key), chain))
+    bind_author(conn, PEER.public_key, PEER_AUTH, peer, own=False, chain=1)
+    bind_author(conn, ID.public_key, AUTH, own, own=True, chain=2)
     # interleaved, as two chains arrive: the migration orders them by chain and seq
     for row, _ in [r for pair in zip(own, peer, strict=False) for r in pair] + own[len(peer):]:
         chain = 2 if row.author == ID.public_key else 1
