@@ -11,8 +11,8 @@
   early the blocks were ready (``render_slack_ms_*``); the scheduling the audio threads got
   (``realtime_scheduling``: SCHED_FIFO where the OS allows it; ``--normal-scheduling`` to compare);
   and how often the machine itself stalled meanwhile (``machine_stalls``: late wake-ups of at least
-  3 ms of a real-time probe process, :mod:`krapition_app.engine.acoustics.stalls`), which no render
-  guard covers.
+  3 ms of the real-time probe processes, one per CPU, :mod:`krapition_app.engine.acoustics.stalls`),
+  which no render guard covers.
 """
 
 from __future__ import annotations

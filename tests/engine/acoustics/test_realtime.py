@@ -174,19 +174,23 @@ def _soak(engine: AudioEngine, seconds: float) -> dict:
     }
 
 
-#: an underrun is the machine's when, in the 0.25 s before the step that saw it, the stall probe
-#: (another process, real-time above the audio threads) woke this much late, or JACK missed a cycle
+#: an underrun is the machine's when, in the 0.25 s before the step that saw it, a stall probe
+#: (a process per CPU, real-time above the audio threads) woke this much late, or JACK missed a
+#: cycle then or just after (PortAudio flags an xrun in a later callback)
 STALL_BEFORE_S = 0.25
+XRUN_AFTER_S = 0.1
 MACHINE_STALL_S = 0.003
 
 
 def _machine_stalls(result: dict, probe: StallProbe | None) -> tuple[list, list]:
     """The soak's underrun events split into (the machine's, the engine's own)."""
     machine, own = [], []
-    for at, underruns, xruns in result["events"]:
+    events = result["events"]
+    for at, underruns, _ in events:
         if not underruns:
             continue
         stalls = [] if probe is None else probe.near(at, STALL_BEFORE_S, min_late_s=MACHINE_STALL_S)
+        xruns = sum(x for t, _, x in events if at - STALL_BEFORE_S <= t <= at + XRUN_AFTER_S)
         (machine if stalls or xruns else own).append((round(at, 3), underruns, xruns,
                                                        [round(s.late_s * 1e3, 1) for s in stalls]))
     return machine, own
@@ -196,7 +200,7 @@ def _judge(result: dict, probe: StallProbe | None = None) -> None:
     if not result["underruns"]:
         return
     machine, own = _machine_stalls(result, probe)
-    # underruns of the engine's own fail the soak; those that came with a machine stall (the probe
+    # underruns of the engine's own fail the soak; those that came with a machine stall (a probe
     # process, asleep at a priority above every audio thread, woke milliseconds late, or JACK's own
     # dummy driver missed its cycles) cannot be judged: reported as xfail, never as a pass
     assert not own, f"underruns without a machine stall: {own}; with one: {machine}; {result}"
