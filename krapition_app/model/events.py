@@ -9,6 +9,7 @@ job of ``p2p.chain``.
 from __future__ import annotations
 
 import enum
+import hashlib
 from typing import Literal
 
 import msgspec
@@ -449,6 +450,11 @@ PUBLIC_KEY_SIZE = 32
 #: keys an event by its chain number and seq packed into one 64-bit integer
 SEQ_BITS = 40
 MAX_SEQ = 1 << SEQ_BITS
+
+
+def event_id(signed: bytes) -> bytes:
+    """An event's id: BLAKE2b-256 of its exact signed bytes."""
+    return hashlib.blake2b(signed, digest_size=HASH_SIZE).digest()
 
 
 class EventEnvelope(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):

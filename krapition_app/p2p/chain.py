@@ -49,6 +49,7 @@ from ..model.events import (
     EventEnvelope,
     EventType,
     SystemStart,
+    event_id,
 )
 from ..model.uri import Authority, KrapitionURI
 from .errors import (
@@ -79,11 +80,6 @@ RECENT_WINDOW = 16
 
 
 _blake2b = hashlib.blake2b
-
-
-def event_id(signed: bytes) -> bytes:
-    """BLAKE2b-256 of the exact signed bytes."""
-    return _blake2b(signed, digest_size=HASH_SIZE).digest()
 
 
 @lru_cache(maxsize=8192)

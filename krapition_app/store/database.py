@@ -22,7 +22,6 @@ offers :func:`move_aside` and starts a fresh database.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import sqlite3
 import time
@@ -43,6 +42,7 @@ from ..model.events import (
     ObjectCreated,
     ObjectDeleted,
     ObjectMoved,
+    event_id,
 )
 from ..model.uri import URIPattern
 from .errors import CorruptDatabaseError, SchemaVersionError, StoreIntegrityError
@@ -155,12 +155,6 @@ def move_aside(path: Path, stamp: str | None = None) -> Path:
         if side.exists():
             os.replace(side, target.with_name(target.name + suffix))
     return target
-
-
-def event_id_of(raw: bytes) -> bytes:
-    """An event's id: the BLAKE2b-256 of its signed bytes (as ``p2p.chain`` computes it; the
-    events table does not keep it)."""
-    return hashlib.blake2b(raw, digest_size=32).digest()
 
 
 def _check_header(path: Path) -> None:
@@ -403,9 +397,9 @@ class Store:
             conn.executemany("INSERT INTO checkpoints(key) VALUES (?)",
                              [(key_of(chains[row[1]], row[2]),) for (row, _), type_ in marked
                               if type_ == _CHECKPOINT])
-        for author, (seq, event_id) in heads.items():
+        for author, (seq, head_id) in heads.items():
             conn.execute("UPDATE authors SET head_seq=?, head_id=? WHERE author=? AND head_seq<?",
-                         (seq, event_id, author, seq))
+                         (seq, head_id, author, seq))
         if own:
             self._mark_own(heads)
         self._project([envelope for _, envelope in events], own)
@@ -567,7 +561,7 @@ class Store:
         """Keeps both events of an equivocation as proof and marks the author forked."""
         with self.transaction():
             first = self._raw_at(author, seq)
-            if first is not None and event_id_of(first) != first_id:
+            if first is not None and event_id(first) != first_id:
                 first = None
             self.conn.execute(
                 "INSERT OR IGNORE INTO forks VALUES (?, ?, ?, ?, ?, ?)",
@@ -603,9 +597,9 @@ class Store:
                 conn.execute("INSERT INTO events(key, n, raw) VALUES (?, ?, ?)",
                              (high + 1, len(keep), pack(keep)))
                 dropped += n - len(keep)
-            row = conn.execute("SELECT count(*), coalesce(sum(n), 0) FROM events WHERE key BETWEEN ? AND ?",
+            row = conn.execute("SELECT coalesce(sum(n), 0) FROM events WHERE key BETWEEN ? AND ?",
                                (low, high)).fetchone()
-            dropped += int(row[1])
+            dropped += int(row[0])
             conn.execute("DELETE FROM events WHERE key BETWEEN ? AND ?", (low, high))
             conn.execute("DELETE FROM checkpoints WHERE key BETWEEN ? AND ?", (low, high))
         conn.execute("INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?, ?)", (author, *snapshot))
@@ -642,7 +636,7 @@ class Store:
 
     def event_id_at(self, author: bytes, seq: int) -> bytes | None:
         raw = self._raw_at(author, seq)
-        return None if raw is None else event_id_of(raw)
+        return None if raw is None else event_id(raw)
 
     def _raw_at(self, author: bytes, seq: int) -> bytes | None:
         return next((raw for _, raw in self._events(author, seq, seq)), None)
@@ -712,7 +706,7 @@ class Store:
         out = []
         for seq, raw in self._events(author, 0, MAX_SEQ - 1):
             env = _ENVELOPE.decode(raw[SIGNATURE_SIZE:])
-            out.append(EventRow(event_id_of(raw), author, seq, env.prev, env.timestamp_ns,
+            out.append(EventRow(event_id(raw), author, seq, env.prev, env.timestamp_ns,
                                 env.payload.event_type.value, env.uri, raw))
         return out
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import sqlite_utils
 
-from ..model.events import MAX_SEQ, SEQ_BITS
+from ..model.events import SEQ_BITS
 from .runs import runs
 
 
@@ -89,31 +89,22 @@ def _v3(db: sqlite_utils.Database) -> None:
 
 
 def _v4(db: sqlite_utils.Database) -> None:
-    # events keyed by one integer, the chain number and the seq packed (``chain << 40 | seq``, the
-    # rowid), and without the id (the BLAKE2b-256 of the signed bytes, computed when read: only
-    # resends and forks look an id up). No second index to update, and 40 bytes less per row:
-    # storing an event costs about a third less.
-    db.execute("CREATE TABLE events_v4 (key INTEGER PRIMARY KEY, type TEXT NOT NULL, raw BLOB NOT NULL)")
-    db.execute(f"INSERT INTO events_v4(key, type, raw) SELECT (chain << {SEQ_BITS}) | seq, type, raw "
-               "FROM events ORDER BY chain, seq")
-    db.execute("DROP TABLE events")
-    db.execute("ALTER TABLE events_v4 RENAME TO events")
-
-
-def _v5(db: sqlite_utils.Database) -> None:
-    # a row holds a run of up to 64 consecutive events of one chain (``store.runs``): key of the
-    # first, how many, their bytes. The types went with them; the checkpoints, looked up by type,
-    # are listed by key on their own.
+    # a row holds a run of up to 64 consecutive events of one chain (``store.runs``), keyed by the
+    # first one's chain number and seq packed into one integer (``chain << 40 | seq``, the rowid):
+    # no second index, no per-event row. The id (the BLAKE2b-256 of the signed bytes) is computed
+    # when read (only resends and forks look one up); the types went with the rows, and the
+    # checkpoints, looked up by type, are listed by key on their own. Storing an event costs about
+    # a third of what it did.
     conn = db.conn
-    conn.execute("CREATE TABLE events_v5 (key INTEGER PRIMARY KEY, n INTEGER NOT NULL, raw BLOB NOT NULL)")
+    conn.execute("CREATE TABLE events_v4 (key INTEGER PRIMARY KEY, n INTEGER NOT NULL, raw BLOB NOT NULL)")
     conn.execute("CREATE TABLE checkpoints (key INTEGER PRIMARY KEY)")
-    conn.execute("INSERT INTO checkpoints(key) SELECT key FROM events WHERE type = 'ChainCheckpoint'")
-    rows = ((key >> SEQ_BITS, key & (MAX_SEQ - 1), raw)
-            for key, raw in conn.execute("SELECT key, raw FROM events ORDER BY key"))
-    conn.executemany("INSERT INTO events_v5(key, n, raw) VALUES (?, ?, ?)", list(runs(rows)))
+    conn.execute(f"INSERT INTO checkpoints(key) SELECT (chain << {SEQ_BITS}) | seq FROM events "
+                 "WHERE type = 'ChainCheckpoint'")
+    rows = conn.execute("SELECT chain, seq, raw FROM events ORDER BY chain, seq")
+    conn.executemany("INSERT INTO events_v4(key, n, raw) VALUES (?, ?, ?)", list(runs(rows)))
     conn.execute("DROP TABLE events")
-    conn.execute("ALTER TABLE events_v5 RENAME TO events")
+    conn.execute("ALTER TABLE events_v4 RENAME TO events")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,5 +1,5 @@
-"""Runs of events in one row (schema v5): the row bytes round-trip, runs split where they must,
-reads and compaction see single events, a stored event is never replaced, and a version 4 file
+"""Runs of events in one row (schema v4): the row bytes round-trip, runs split where they must,
+reads and compaction see single events, a stored event is never replaced, and a version 3 file
 keeps every event and checkpoint."""
 
 from __future__ import annotations
@@ -127,19 +127,19 @@ def test_checkpoints_are_found_by_type_newest_first(tmp_path: Path) -> None:
         assert created == [r.raw for r, _ in rows[1:]] + [r.raw for r, _ in more]
 
 
-def test_a_version_4_database_keeps_every_event_and_checkpoint(tmp_path: Path) -> None:
+def test_a_version_3_database_keeps_every_event_and_checkpoint_in_runs(tmp_path: Path) -> None:
     path = tmp_path / DB_FILE_NAME
-    conn = old_version_file(path, 4)
+    conn = old_version_file(path, 3)
     own, peer = _rows(ID, AUTH, 140), _rows(PEER, PEER_AUTH, 5)
     for chain, (author, authority, rows) in enumerate(((PEER.public_key, PEER_AUTH, peer),
                                                        (ID.public_key, AUTH, own)), start=1):
         bind_author(conn, author, authority, rows, own=author == ID.public_key, chain=chain)
-        conn.executemany("INSERT INTO events(key, type, raw) VALUES (?, ?, ?)",
-                         [(key_of(chain, r.seq), "ChainCheckpoint" if r.seq == 3 else r.type, r.raw)
+        conn.executemany("INSERT INTO events(chain, seq, id, type, raw) VALUES (?, ?, ?, ?, ?)",
+                         [(chain, r.seq, r.id, "ChainCheckpoint" if r.seq == 3 else r.type, r.raw)
                           for r, _ in rows])
     conn.close()
     with Store.open(path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 5
+        assert store.schema_version == SCHEMA_VERSION == 4
         assert store.event_rows(ID.public_key) == [r for r, _ in own]
         assert store.event_rows(PEER.public_key) == [r for r, _ in peer]
         sizes = store.conn.execute("SELECT n FROM events ORDER BY key").fetchall()

@@ -49,7 +49,7 @@ def test_a_version_2_database_is_migrated_with_its_events(tmp_path: Path) -> Non
                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [row for row, _ in rows])
     conn.close()
     with Store.open(path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 5
+        assert store.schema_version == SCHEMA_VERSION == 4
         assert store.event_rows(ID.public_key) == [row for row, _ in own]
         assert store.event_rows(PEER.public_key) == [row for row, _ in peer]
         columns = [c[1] for c in store.conn.execute("PRAGMA table_info(events)")]
