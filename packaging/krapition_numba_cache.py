@@ -52,7 +52,8 @@ class BundleCacheLocator(_CacheLocator):
     def __init__(self, py_func, py_file: str) -> None:
         self._lineno = py_func.__code__.co_firstlineno
         folder = os.path.dirname(relative_source(py_file))
-        # a digest only: krapition_app.engine.physics.cache prunes folders whose path says "physics"
+        # a folder of its own: a source checkout's stamp check (krapition_app.engine.kernel_cache)
+        # prunes only the folders numba names after that checkout's package paths
         self._subpath = os.path.join("bundle", hashlib.sha1(folder.encode()).hexdigest()[:20])
         self._cache_path = os.path.join(config.CACHE_DIR or self._fallback_root(), self._subpath)
 

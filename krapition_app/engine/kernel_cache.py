@@ -28,18 +28,22 @@ def source_digest(package: Path) -> str:
 
 
 def cache_dirs(package: Path) -> list[Path]:
-    """Where numba keeps the package's kernels: beside the sources, and under NUMBA_CACHE_DIR."""
+    """The folders numba keeps the package's kernels in: ``__pycache__`` beside the sources, and,
+    when NUMBA_CACHE_DIR is set, the folder numba names there after the package's path:
+    ``<folder name>_<SHA-1 of its absolute path>`` (numba's ``get_suitable_cache_subpath``)."""
     dirs = [package / "__pycache__"]
     root = os.environ.get("NUMBA_CACHE_DIR")
     if root:
-        dirs.append(Path(root))
+        folder = os.path.abspath(package)  # as numba takes it from the module's file: not resolved
+        dirs.append(Path(root) / f"{os.path.basename(folder)}_{hashlib.sha1(folder.encode()).hexdigest()}")
     return dirs
 
 
 def ensure_fresh(package: Path, name: str) -> bool:
     """Deletes the package's cached kernels if its sources changed since they were compiled (the
-    stamp ``krapition-<name>.stamp`` keeps the digest they were compiled from). Returns True when
-    something was deleted. Never raises: a cache problem only costs compile time."""
+    stamp ``krapition-<name>.stamp`` in each kernel folder keeps the digest they were compiled
+    from). Returns True when something was deleted. Never raises: a cache problem only costs
+    compile time."""
     if getattr(sys, "frozen", False):
         return False
     digest = source_digest(package)
@@ -52,8 +56,8 @@ def ensure_fresh(package: Path, name: str) -> bool:
             if stamp.is_file() and stamp.read_text().strip() == digest:
                 continue
             if directory.is_dir():
-                for f in directory.rglob("*.nb[ic]"):
-                    if f.name.split(".", 1)[0] in modules and package.name in f.parent.parts:
+                for f in directory.glob("*.nb[ic]"):
+                    if f.name.split(".", 1)[0] in modules:
                         f.unlink(missing_ok=True)
                         dropped = True
             directory.mkdir(parents=True, exist_ok=True)

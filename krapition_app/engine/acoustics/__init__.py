@@ -16,7 +16,7 @@ from pathlib import Path
 from .. import kernel_cache
 
 # before any kernel loads from the disk cache: the fused block kernel (mixer) inlines the others
-kernel_cache.ensure_fresh(Path(__file__).resolve().parent, "acoustics")
+kernel_cache.ensure_fresh(Path(__file__).absolute().parent, "acoustics")
 
 from .bodies import BOX, SPHERE, BodyTable  # noqa: E402
 from .devices import OutputDevice, list_output_devices  # noqa: E402

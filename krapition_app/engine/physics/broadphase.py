@@ -75,7 +75,7 @@ def find_pairs(lo, hi, static, sleeping, pair_a, pair_b):
     return _find_pairs(lo, hi, static, sleeping, pair_a, pair_b, np.empty(n, dtype=np.int64),
                        np.zeros(n, dtype=np.bool_), np.empty((n, 3), dtype=np.int64),
                        np.zeros(cells + 1, dtype=np.int64), np.empty(cells, dtype=np.int64),
-                       np.empty(n, dtype=np.int64), size)
+                       np.empty(n, dtype=np.int64), np.empty((n, 6)), np.empty(n, dtype=np.bool_), size)
 
 
 #: a dense grid (cell id = position in the grid's bounding box) is used while it has at most this
@@ -86,7 +86,7 @@ DENSE_EXTRA_CELLS = 4096
 
 @njit(**HOT)
 def _find_pairs(lo, hi, static, sleeping, pair_a, pair_b, large, is_large, cell_of, start, fill, order,
-                hash_size):
+                sorted_box, sorted_awake, hash_size):
     """find_pairs on preallocated scratch (no reference counting in the loops)."""
     n = lo.shape[0]
     count = 0
@@ -143,7 +143,7 @@ def _find_pairs(lo, hi, static, sleeping, pair_a, pair_b, large, is_large, cell_
     sx, sy, sz = maxx - minx + 1, maxy - miny + 1, maxz - minz + 1
     if sx * sy * sz <= start.shape[0] - 1:
         return _dense_pairs(lo, hi, static, sleeping, pair_a, pair_b, count, is_large, cx, cy, cz,
-                            minx, miny, minz, sx, sy, sz, start, fill, order)
+                            minx, miny, minz, sx, sy, sz, start, fill, order, sorted_box, sorted_awake)
     return _hashed_pairs(lo, hi, static, sleeping, pair_a, pair_b, count, is_large, cx, cy, cz, start, fill,
                          order, hash_size)
 
@@ -157,21 +157,23 @@ def _emit_pair(pair_a, pair_b, count, i, j) -> int:
 
 
 @njit(**HOT, inline="always")
-def _scan(lo, hi, static, sleeping, pair_a, pair_b, count, i, order, q0, q1) -> int:
-    """Candidates order[q0:q1] against body i. Branch-free: every candidate is written at ``count``
-    (clamped to the capacity) and ``count`` advances only for a hit, so the CPU never mispredicts."""
+def _scan(box, awake, pair_a, pair_b, count, qi, order, q0, q1) -> int:
+    """Candidates q0:q1 of the cell-sorted boxes against the box at qi. Branch-free: every candidate
+    is written at ``count`` (clamped to the capacity) and ``count`` advances only for a hit, so the
+    CPU never mispredicts. The boxes are read in sorted order: a run of cells is contiguous memory."""
+    i = order[qi]
     last = pair_a.shape[0] - 1
+    lx, ly, lz, hx, hy, hz = box[qi, 0], box[qi, 1], box[qi, 2], box[qi, 3], box[qi, 4], box[qi, 5]
+    awake_i = awake[qi]
     if last < 0:
         for q in range(q0, q1):
-            j = order[q]
-            count += _wanted(static, sleeping, i, j) & _overlap(lo, hi, i, j)
+            count += ((lx <= box[q, 3]) & (box[q, 0] <= hx) & (ly <= box[q, 4]) & (box[q, 1] <= hy)
+                      & (lz <= box[q, 5]) & (box[q, 2] <= hz) & (awake_i | awake[q]))
         return count
-    lx, ly, lz, hx, hy, hz = lo[i, 0], lo[i, 1], lo[i, 2], hi[i, 0], hi[i, 1], hi[i, 2]
-    awake_i = not static[i] and not sleeping[i]
     for q in range(q0, q1):
+        hit = ((lx <= box[q, 3]) & (box[q, 0] <= hx) & (ly <= box[q, 4]) & (box[q, 1] <= hy)
+               & (lz <= box[q, 5]) & (box[q, 2] <= hz) & (awake_i | awake[q]))
         j = order[q]
-        hit = ((lx <= hi[j, 0]) & (lo[j, 0] <= hx) & (ly <= hi[j, 1]) & (lo[j, 1] <= hy) & (lz <= hi[j, 2])
-               & (lo[j, 2] <= hz) & (awake_i | (not static[j] and not sleeping[j])))
         k = min(count, last)
         pair_a[k] = min(i, j)
         pair_b[k] = max(i, j)
@@ -181,10 +183,11 @@ def _scan(lo, hi, static, sleeping, pair_a, pair_b, count, i, order, q0, q1) -> 
 
 @njit(**HOT)
 def _dense_pairs(lo, hi, static, sleeping, pair_a, pair_b, count, is_large, cx, cy, cz, minx, miny, minz,
-                 sx, sy, sz, start, fill, order) -> int:
+                 sx, sy, sz, start, fill, order, box, awake) -> int:
     """Bodies sorted by cell id (a counting sort), visited in that order; each pair is seen once: in
     its own cell (the later body of the two) or from the lower of the two cells: +x in the same row,
-    then whole runs of three cells in the next row (y + 1) and the next layer (z + 1)."""
+    then whole runs of three cells in the next row (y + 1) and the next layer (z + 1). Their boxes
+    and awake flags are copied in that order first (``box``, ``awake``), so the scans read runs."""
     ncells = sx * sy * sz
     n = lo.shape[0]
     for c in range(ncells + 1):
@@ -199,26 +202,29 @@ def _dense_pairs(lo, hi, static, sleeping, pair_a, pair_b, count, is_large, cx, 
     for i in range(n):
         if not is_large[i]:
             c = ((cz[i] - minz) * sy + (cy[i] - miny)) * sx + (cx[i] - minx)
-            order[fill[c]] = i
-            fill[c] += 1
+            q = fill[c]
+            order[q] = i
+            for d in range(3):
+                box[q, d] = lo[i, d]
+                box[q, 3 + d] = hi[i, d]
+            awake[q] = not static[i] and not sleeping[i]
+            fill[c] = q + 1
     for qi in range(start[ncells]):
         i = order[qi]
         x, y, z = cx[i] - minx, cy[i] - miny, cz[i] - minz
         c = (z * sy + y) * sx + x
         # the later bodies of this cell, then the +x cell
         end = start[c + 2] if x + 1 < sx else start[c + 1]
-        count = _scan(lo, hi, static, sleeping, pair_a, pair_b, count, i, order, qi + 1, end)
+        count = _scan(box, awake, pair_a, pair_b, count, qi, order, qi + 1, end)
         x0 = max(x - 1, 0)
         x1 = min(x + 1, sx - 1)
         if y + 1 < sy:  # next row, same layer
             r = (z * sy + y + 1) * sx
-            count = _scan(lo, hi, static, sleeping, pair_a, pair_b, count, i, order, start[r + x0],
-                          start[r + x1 + 1])
+            count = _scan(box, awake, pair_a, pair_b, count, qi, order, start[r + x0], start[r + x1 + 1])
         if z + 1 < sz:  # next layer: three rows
             for yy in range(max(y - 1, 0), min(y + 1, sy - 1) + 1):
                 r = ((z + 1) * sy + yy) * sx
-                count = _scan(lo, hi, static, sleeping, pair_a, pair_b, count, i, order, start[r + x0],
-                              start[r + x1 + 1])
+                count = _scan(box, awake, pair_a, pair_b, count, qi, order, start[r + x0], start[r + x1 + 1])
     return count
 
 

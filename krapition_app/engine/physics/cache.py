@@ -6,7 +6,8 @@ from pathlib import Path
 
 from .. import kernel_cache
 
-_PACKAGE = Path(__file__).resolve().parent
+# as imported, not resolved: numba names its cache folder after the path the module was loaded from
+_PACKAGE = Path(__file__).absolute().parent
 
 
 def source_digest() -> str:

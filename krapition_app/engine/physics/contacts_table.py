@@ -35,8 +35,9 @@ NCOLS = 40  # 320-byte rows: a whole number of cache lines
 
 # ci columns
 CA, CB, CNEW = 0, 1, 2
-#: 1 when a box is involved: the separation must follow the bodies' rotation, not only their
-#: translation (for two spheres, or a sphere and the ground, it depends on the centres alone)
+#: 1 when a box that can move is involved: the separation must follow the bodies' rotation, not only
+#: their translation (for two spheres, a sphere and the ground or a sphere and a static box, it
+#: depends on the centres alone, and the pair has a single contact point)
 CROT = 3
 NICOLS = 4
 

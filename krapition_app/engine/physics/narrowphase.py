@@ -184,7 +184,8 @@ def _collide(pos, quat, shape, half, static, sleeping, margin, pair_a, pair_b, n
                 continue
             if s == a:  # normal was box -> sphere; it must point from a to b
                 nx, ny, nz = -nx, -ny, -nz
-            k = _emit(cf, ci, k, a, b, px, py, pz, nx, ny, nz, sep, 0, 1)
+            # against a static box the gap follows the sphere's centre alone (the box never turns)
+            k = _emit(cf, ci, k, a, b, px, py, pz, nx, ny, nz, sep, 0, 0 if static[bx] else 1)
         else:
             quat_to_matrix(quat[a], ra)
             quat_to_matrix(quat[b], rb)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import njit
 
 from .contacts_table import (
@@ -61,6 +62,7 @@ from .vecmath import (
     HOT,
     JIT,
     cross,
+    make_soft,
     mat_vec_row,
     quat_rotate_inv,
     quat_rotate_row,
@@ -95,15 +97,18 @@ def update_world_inertia(quat, inv_inertia, static, iw) -> None:
 
 
 @njit(**JIT, inline="always")
-def _ang_mass(iw, i, rx, ry, rz, dx, dy, dz) -> float:
-    """(r x d) . I^-1 (r x d)."""
+def _ang_mass(inv_iso, iw, i, rx, ry, rz, dx, dy, dz) -> float:
+    """(r x d) . I^-1 (r x d); a sphere's inverse inertia is the scalar the solver applies."""
     cx, cy, cz = cross(rx, ry, rz, dx, dy, dz)
+    k = inv_iso[i]
+    if k >= 0.0:
+        return k * (cx * cx + cy * cy + cz * cz)
     ix, iy, iz = mat_vec_row(iw, i, cx, cy, cz)
     return cx * ix + cy * iy + cz * iz
 
 
 @njit(**HOT)
-def prepare_contacts(cf, ci, nc, pos, quat, vel, angvel, inv_mass, iw, material, ground_material,
+def prepare_contacts(cf, ci, nc, pos, quat, vel, angvel, inv_mass, inv_iso, iw, material, ground_material,
                      friction_table, restitution_table, prev_start, prev_other, prev_local, prev_impulses,
                      match_distance, gx, gy, gz, lanes, wf, wi) -> None:
     """Completes each contact row: anchors, effective masses, material coefficients, frame-start
@@ -111,31 +116,42 @@ def prepare_contacts(cf, ci, nc, pos, quat, vel, angvel, inv_mass, iw, material,
     in the wide solver (``lanes[c] >= 0``; ``lanes`` is empty when it is off) goes to its chunk,
     and its row keeps only what the passes after the substeps read. Contacts go in contact order
     even so: reading the rows and last frame's buckets in order saves more than streaming the lane
-    writes would (measured: lane order made this pass twice as slow)."""
+    writes would (measured: lane order made this pass twice as slow).
+
+    A contact whose separation follows the centres alone (ci CROT = 0: two spheres, a sphere and the
+    ground or a static box) is its pair's only point: it inherits last frame's point of the same pair
+    wherever that was, and needs no anchors in the body frames. (Matched by anchor, a sphere rolling
+    faster than the match distance per frame lost its warm start and reported an impact every
+    frame.)"""
     wide = lanes.shape[0] > 0
     for c in range(nc):
         a = ci[c, CA]
         b = ci[c, CB]
+        turns = ci[c, CROT] != 0
         px, py, pz = cf[c, PX], cf[c, PY], cf[c, PZ]
         nx, ny, nz = cf[c, NX], cf[c, NY], cf[c, NZ]
         rax, ray, raz = px - pos[a, 0], py - pos[a, 1], pz - pos[a, 2]
-        lax, lay, laz = quat_rotate_inv(quat[a], rax, ray, raz)
+        lax = lay = laz = 0.0
+        if turns:
+            lax, lay, laz = quat_rotate_inv(quat[a], rax, ray, raz)
         ma = inv_mass[a]
         mat_a = material[a]
         vax = vel[a, 0] + angvel[a, 1] * raz - angvel[a, 2] * ray
         vay = vel[a, 1] + angvel[a, 2] * rax - angvel[a, 0] * raz
         vaz = vel[a, 2] + angvel[a, 0] * ray - angvel[a, 1] * rax
         t1x, t1y, t1z, t2x, t2y, t2z = tangent_basis(nx, ny, nz)
-        kn = ma + _ang_mass(iw, a, rax, ray, raz, nx, ny, nz)
-        k1 = ma + _ang_mass(iw, a, rax, ray, raz, t1x, t1y, t1z)
-        k2 = ma + _ang_mass(iw, a, rax, ray, raz, t2x, t2y, t2z)
+        kn = ma + _ang_mass(inv_iso, iw, a, rax, ray, raz, nx, ny, nz)
+        k1 = ma + _ang_mass(inv_iso, iw, a, rax, ray, raz, t1x, t1y, t1z)
+        k2 = ma + _ang_mass(inv_iso, iw, a, rax, ray, raz, t2x, t2y, t2z)
         if b >= 0:
             rbx, rby, rbz = px - pos[b, 0], py - pos[b, 1], pz - pos[b, 2]
-            lbx, lby, lbz = quat_rotate_inv(quat[b], rbx, rby, rbz)
+            lbx = lby = lbz = 0.0
+            if turns:
+                lbx, lby, lbz = quat_rotate_inv(quat[b], rbx, rby, rbz)
             mb = inv_mass[b]
-            kn += mb + _ang_mass(iw, b, rbx, rby, rbz, nx, ny, nz)
-            k1 += mb + _ang_mass(iw, b, rbx, rby, rbz, t1x, t1y, t1z)
-            k2 += mb + _ang_mass(iw, b, rbx, rby, rbz, t2x, t2y, t2z)
+            kn += mb + _ang_mass(inv_iso, iw, b, rbx, rby, rbz, nx, ny, nz)
+            k1 += mb + _ang_mass(inv_iso, iw, b, rbx, rby, rbz, t1x, t1y, t1z)
+            k2 += mb + _ang_mass(inv_iso, iw, b, rbx, rby, rbz, t2x, t2y, t2z)
             vbx = vel[b, 0] + angvel[b, 1] * rbz - angvel[b, 2] * rby
             vby = vel[b, 1] + angvel[b, 2] * rbx - angvel[b, 0] * rbz
             vbz = vel[b, 2] + angvel[b, 0] * rby - angvel[b, 1] * rbx
@@ -171,6 +187,9 @@ def prepare_contacts(cf, ci, nc, pos, quat, vel, angvel, inv_mass, iw, material,
             for idx in range(prev_start[a], prev_start[a + 1]):
                 if prev_other[idx] != b:
                     continue
+                if not turns:
+                    best = idx
+                    break
                 d2 = ((prev_local[idx, 0] - lax) ** 2 + (prev_local[idx, 1] - lay) ** 2
                       + (prev_local[idx, 2] - laz) ** 2)
                 if d2 <= best_d2:
@@ -289,15 +308,29 @@ def warm_start_contacts(cf, ci, rows, nrows, vel, angvel, inv_mass, inv_iso, iw)
                cf[c, RBX], cf[c, RBY], cf[c, RBZ], px, py, pz)
 
 
+@njit(**JIT)
+def contact_softness(contact_hertz, sphere_contact_hertz, zeta, h):
+    """The soft-step coefficients of the contact passes, one row per value of ci CROT: row 0 for the
+    contacts whose gap follows the centres alone (spheres), row 1 for those with a box that turns.
+    Each row: bias rate, mass scale, impulse scale, then the same against a fixed body (twice as
+    stiff)."""
+    soft = np.empty((2, 6))
+    for row, hertz in ((0, sphere_contact_hertz), (1, contact_hertz)):
+        soft[row, 0], soft[row, 1], soft[row, 2] = make_soft(hertz, zeta, h)
+        soft[row, 3], soft[row, 4], soft[row, 5] = make_soft(2.0 * hertz, zeta, h)
+    return soft
+
+
 @njit(**HOT)
-def solve_contacts(cf, ci, rows, nrows, pos, quat, vel, angvel, inv_mass, inv_iso, iw, inv_h, use_bias,
-                   bias_rate, mass_scale, impulse_scale, static_bias_rate, static_mass_scale,
-                   static_impulse_scale, max_push) -> None:
-    """One Gauss-Seidel pass over the contacts ``rows[:nrows]`` (``use_bias`` False: relax)."""
+def solve_contacts(cf, ci, rows, nrows, pos, quat, vel, angvel, inv_mass, inv_iso, iw, inv_h, use_bias, soft,
+                   max_push) -> None:
+    """One Gauss-Seidel pass over the contacts ``rows[:nrows]`` (``use_bias`` False: relax), with the
+    coefficients of ``contact_softness`` chosen by each contact's kind."""
     for i in range(nrows):
         c = rows[i]
         a = ci[c, CA]
         b = ci[c, CB]
+        kind = ci[c, CROT]
         nx, ny, nz = cf[c, NX], cf[c, NY], cf[c, NZ]
         rax, ray, raz = cf[c, RAX], cf[c, RAY], cf[c, RAZ]
         rbx, rby, rbz = cf[c, RBX], cf[c, RBY], cf[c, RBZ]
@@ -311,13 +344,13 @@ def solve_contacts(cf, ci, rows, nrows, pos, quat, vel, angvel, inv_mass, inv_is
             bias = s * inv_h  # speculative: may close the gap this substep, no more
         elif use_bias:
             if inv_mass[a] == 0.0 or b < 0 or inv_mass[b] == 0.0:
-                bias = max(static_bias_rate * s, -max_push)
-                ms = static_mass_scale
-                isc = static_impulse_scale
+                bias = max(soft[kind, 3] * s, -max_push)
+                ms = soft[kind, 4]
+                isc = soft[kind, 5]
             else:
-                bias = max(bias_rate * s, -max_push)
-                ms = mass_scale
-                isc = impulse_scale
+                bias = max(soft[kind, 0] * s, -max_push)
+                ms = soft[kind, 1]
+                isc = soft[kind, 2]
         jn_old = cf[c, JN]
         imp = -cf[c, NMASS] * ms * (vn + bias) - isc * jn_old
         jn = max(jn_old + imp, 0.0)
@@ -446,20 +479,22 @@ def integrate_positions(pos, quat, vel, angvel, inv_mass, sleeping, gx, gy, gz, 
 
 
 @njit(**HOT)
-def project_contacts(cf, ci, nc, pos, quat, inv_mass, inv_iso, iw, fraction, allowed) -> None:
+def project_contacts(cf, ci, nc, pos, quat, inv_mass, inv_iso, iw, fraction, allowed, sphere_allowed) -> None:
     """Position projection (NGS, as Box2D 2.x): moves bodies apart by ``fraction`` of each contact's
-    penetration beyond ``allowed``, without touching velocities. Soft contacts alone sag under a
-    heavy pile (the spring needs the overlap to carry the weight); this takes the sag out."""
+    penetration beyond ``allowed`` (``sphere_allowed`` for a sphere's contact, ci CROT = 0), without
+    touching velocities. Soft contacts alone sag under a heavy pile (the spring needs the overlap to
+    carry the weight); this takes the sag out."""
     for c in range(nc):
         a = ci[c, CA]
         b = ci[c, CB]
+        allow = allowed if ci[c, CROT] else sphere_allowed
         nx, ny, nz = cf[c, NX], cf[c, NY], cf[c, NZ]
         rax, ray, raz = cf[c, RAX], cf[c, RAY], cf[c, RAZ]
         rbx, rby, rbz = cf[c, RBX], cf[c, RBY], cf[c, RBZ]
         s = _separation(cf, ci, c, a, b, pos, quat, nx, ny, nz, rax, ray, raz, rbx, rby, rbz)
-        if s >= -allowed:
+        if s >= -allow:
             continue
-        lam = -fraction * (s + allowed) * cf[c, NMASS]
+        lam = -fraction * (s + allow) * cf[c, NMASS]
         px, py, pz = lam * nx, lam * ny, lam * nz
         _move(pos, quat, inv_mass, inv_iso, iw, a, -1.0, rax, ray, raz, px, py, pz)
         if b >= 0:

@@ -37,6 +37,7 @@ from .joints import (
 )
 from .solver import (
     apply_restitution,
+    contact_softness,
     integrate_positions,
     integrate_velocities,
     project_contacts,
@@ -58,14 +59,17 @@ def run_substeps(
     jkind, ja, jb, jlocal_a, jlocal_b, jaxis_a, jaxis_b, jref_a, jref_b, jlimits, jhas_limit, jlength,
     jimpulse,
     dbody, dlocal, dtarget, dimpulse, dmax_force,
-    gx, gy, gz, dt, substeps, contact_hertz, contact_zeta, joint_hertz, joint_zeta, max_push,
+    gx, gy, gz, dt, substeps, contact_hertz, sphere_contact_hertz, contact_zeta, joint_hertz, joint_zeta,
+    max_push,
     restitution_threshold, angular_damping, max_speed, drag_hertz, drag_zeta, drag_angular_damping,
     joint_projection_iterations, contact_projection, contact_projection_iterations, allowed_penetration,
+    sphere_allowed_penetration,
 ) -> None:
     h = dt / substeps
     inv_h = 1.0 / h
-    br, ms, isc = make_soft(contact_hertz, contact_zeta, h)
-    sbr, sms, sisc = make_soft(2.0 * contact_hertz, contact_zeta, h)
+    soft = contact_softness(contact_hertz, sphere_contact_hertz, contact_zeta, h)
+    # the wide lanes hold sphere contacts only (ci CROT = 0)
+    br, ms, isc, sbr, sms, sisc = soft[0, 0], soft[0, 1], soft[0, 2], soft[0, 3], soft[0, 4], soft[0, 5]
     jbr, jms, jisc = make_soft(joint_hertz, joint_zeta, h)
     dbr, dms, disc = make_soft(drag_hertz, drag_zeta, h)
     dmax = dmax_force * h
@@ -83,15 +87,15 @@ def run_substeps(
                      jlength, jimpulse, pos, quat, vel, angvel, inv_mass, iw, inv_h, True, jbr, jms, jisc)
         solve_chunks(wf, wi, ccnt, nchunks, sc, pos, vel, angvel, inv_mass, inv_iso, inv_h, True, br, ms, isc,
                      sbr, sms, sisc, max_push, gx, gy, gz)
-        solve_contacts(cf, ci, rows, nrows, pos, quat, vel, angvel, inv_mass, inv_iso, iw, inv_h, True, br,
-                       ms, isc, sbr, sms, sisc, max_push)
+        solve_contacts(cf, ci, rows, nrows, pos, quat, vel, angvel, inv_mass, inv_iso, iw, inv_h, True, soft,
+                       max_push)
         integrate_positions(pos, quat, vel, angvel, inv_mass, sleeping, gx, gy, gz, h)
         solve_joints(jkind, ja, jb, jlocal_a, jlocal_b, jaxis_a, jaxis_b, jref_a, jref_b, jlimits, jhas_limit,
                      jlength, jimpulse, pos, quat, vel, angvel, inv_mass, iw, inv_h, False, jbr, jms, jisc)
         solve_chunks(wf, wi, ccnt, nchunks, sc, pos, vel, angvel, inv_mass, inv_iso, inv_h, False, br, ms,
                      isc, sbr, sms, sisc, max_push, gx, gy, gz)
-        solve_contacts(cf, ci, rows, nrows, pos, quat, vel, angvel, inv_mass, inv_iso, iw, inv_h, False, br,
-                       ms, isc, sbr, sms, sisc, max_push)
+        solve_contacts(cf, ci, rows, nrows, pos, quat, vel, angvel, inv_mass, inv_iso, iw, inv_h, False, soft,
+                       max_push)
         for _ in range(joint_projection_iterations):
             if jkind.shape[0] <= DIRECT_PROJECTION_LIMIT:
                 project_points_direct(jkind, ja, jb, jlocal_a, jlocal_b, pos, quat, inv_mass, iw)
@@ -100,7 +104,7 @@ def run_substeps(
     apply_restitution(cf, ci, nc, vel, angvel, inv_mass, inv_iso, iw, restitution_threshold)
     for _ in range(contact_projection_iterations):
         project_contacts(cf, ci, nc, pos, quat, inv_mass, inv_iso, iw, contact_projection,
-                         allowed_penetration)
+                         allowed_penetration, sphere_allowed_penetration)
     if contact_projection_iterations > 0:  # joints have the last word: they must not stretch
         for _ in range(joint_projection_iterations):
             if jkind.shape[0] <= DIRECT_PROJECTION_LIMIT:

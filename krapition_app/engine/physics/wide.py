@@ -12,13 +12,14 @@ a fixed body, speculative bias s/h, max_push, clamped accumulated impulses, the 
 two tangent impulses, and the MAXJN/APPROACH/JSUM bookkeeping of restitution and contact events.
 
 Which contacts: those whose separation follows the centres alone (ci CROT = 0: two spheres, a sphere
-and the ground). A contact involving a box (its anchors turn with the body, and it needs the full
-inverse inertia) stays with the scalar kernels: measured on a 3,000-box pile, the wide form (quat
-rotations and 12 inertia entries gathered per contact) was no faster than the scalar one, and writing
-its lanes cost more than it saved. So do the contacts that fit no colour and those where neither body
-moves. The scalar kernels solve these ``rows`` after the chunks in every pass.
+and the ground or a static box). A contact involving a box that moves (its anchors turn with the
+body, and it needs the full inverse inertia) stays with the scalar kernels: measured on a 3,000-box
+pile, the wide form (quat rotations and 12 inertia entries gathered per contact) was no faster than
+the scalar one, and writing its lanes cost more than it saved. So do the contacts that fit no colour
+and those where neither body moves. The scalar kernels solve these ``rows`` after the chunks in every
+pass, with their kind's coefficients (``solver.contact_softness``; the lanes use the spheres').
 
-Layout: one float array ``wf`` of chunks; in chunk k, field F of lane l is ``wf[(k * NF + F) * CH +
+Layout: one float array ``wf`` of chunks; in chunk k, field F of lane l is ``wf[(k * NF + F) * FS +
 l]`` (column-major, every field a contiguous run). The field offsets are compile-time constants, which
 lets LLVM prove the iterations of the compute loop independent. The passes are bound by memory
 traffic, so a lane stores only what cannot be recomputed or gathered cheaply: the tangents follow
@@ -43,6 +44,12 @@ from .vecmath import HOT, JIT, tangent_basis
 
 #: lanes per chunk: a chunk's fields and its scratch (~42 x CH doubles) stay in the L1 cache
 CH = 64
+#: doubles from one field of a chunk to the next. Not CH: with 512-byte field strides, fields 8 apart
+#: (and the scratch's fields) share their address bits 0-11, and the CPU takes a load from one for
+#: a dependency on a store to the other ("4K aliasing"): measured, the relax pass ran 1.1 to 1.8 ms
+#: on the same contacts depending on where the scratch happened to be allocated. 576 bytes spread
+#: 64 fields over distinct cache lines modulo 4 KiB.
+FS = CH + 8
 #: colours per frame (one bit each in a body's mask); a contact that fits none goes to the scalar rows
 NCOL = 64
 
@@ -160,7 +167,7 @@ def write_lane(wf, wi, lane, pos, inv_mass, a, b, n, ra, rb, lb, masses, frictio
     jn, jt1, jt2 = impulses
     k = lane // CH
     l_ = lane - k * CH
-    o = k * NF * CH + l_
+    o = k * NF * FS + l_
     swap = inv_mass[a] <= 0.0  # then b moves (the colouring left the rest to the scalar rows)
     fixed_b = swap or b < 0 or inv_mass[b] <= 0.0
     if swap:
@@ -175,26 +182,26 @@ def write_lane(wf, wi, lane, pos, inv_mass, a, b, n, ra, rb, lb, masses, frictio
             xbx, xby, xbz = pos[b, 0] + rbx, pos[b, 1] + rby, pos[b, 2] + rbz
         else:
             xbx, xby, xbz = rbx, rby, rbz
-    wf[o + W_NX * CH] = nx
-    wf[o + W_NY * CH] = ny
-    wf[o + W_NZ * CH] = nz
-    wf[o + W_RAX * CH] = rax
-    wf[o + W_RAY * CH] = ray
-    wf[o + W_RAZ * CH] = raz
-    wf[o + W_RBX * CH] = xbx
-    wf[o + W_RBY * CH] = xby
-    wf[o + W_RBZ * CH] = xbz
-    wf[o + W_NMASS * CH] = nmass
-    wf[o + W_TMASS1 * CH] = tmass1
-    wf[o + W_TMASS2 * CH] = tmass2
-    wf[o + W_FRICTION * CH] = -friction if swap else friction  # -0.0 keeps the mark too
-    wf[o + W_SEP * CH] = sep
-    wf[o + W_JN * CH] = jn
-    wf[o + W_JT1 * CH] = jt1
-    wf[o + W_JT2 * CH] = jt2
-    wf[o + W_MAXJN * CH] = 0.0
-    wf[o + W_APPROACH * CH] = approach
-    wf[o + W_JSUM * CH] = 0.0
+    wf[o + W_NX * FS] = nx
+    wf[o + W_NY * FS] = ny
+    wf[o + W_NZ * FS] = nz
+    wf[o + W_RAX * FS] = rax
+    wf[o + W_RAY * FS] = ray
+    wf[o + W_RAZ * FS] = raz
+    wf[o + W_RBX * FS] = xbx
+    wf[o + W_RBY * FS] = xby
+    wf[o + W_RBZ * FS] = xbz
+    wf[o + W_NMASS * FS] = nmass
+    wf[o + W_TMASS1 * FS] = tmass1
+    wf[o + W_TMASS2 * FS] = tmass2
+    wf[o + W_FRICTION * FS] = -friction if swap else friction  # -0.0 keeps the mark too
+    wf[o + W_SEP * FS] = sep
+    wf[o + W_JN * FS] = jn
+    wf[o + W_JT1 * FS] = jt1
+    wf[o + W_JT2 * FS] = jt2
+    wf[o + W_MAXJN * FS] = 0.0
+    wf[o + W_APPROACH * FS] = approach
+    wf[o + W_JSUM * FS] = 0.0
     g = 2 * CH * k + l_
     wi[g] = ga
     wi[g + CH] = ga if fixed_b else b
@@ -205,11 +212,11 @@ def store_state(wf, worig, ccnt, nchunks, cf) -> None:
     """After the substeps: the accumulated impulses and the restitution/event bookkeeping back into
     the contact table (restitution, events, sleep and warm starting read them there)."""
     for k in range(nchunks):
-        o = k * NF * CH
+        o = k * NF * FS
         for l_ in range(ccnt[k]):
             c = worig[k * CH + l_]
             for wfield, cfield in STATE_FIELDS:
-                cf[c, cfield] = wf[o + wfield * CH + l_]
+                cf[c, cfield] = wf[o + wfield * FS + l_]
 
 
 # ---- per substep: the passes ---------------------------------------------------------------------
@@ -219,17 +226,17 @@ def _gather(g, sc, n, vel, angvel, inv_mass, inv_iso, pos) -> None:
         a = g[l_]
         b = g[CH + l_]
         for d in range(3):
-            sc[(S_VA + d) * CH + l_] = vel[a, d]
-            sc[(S_WA + d) * CH + l_] = angvel[a, d]
-            sc[(S_VB + d) * CH + l_] = vel[b, d]
-            sc[(S_WB + d) * CH + l_] = angvel[b, d]
-        sc[S_MA * CH + l_] = inv_mass[a]
-        sc[S_MB * CH + l_] = inv_mass[b]
-        sc[S_KA * CH + l_] = inv_iso[a]
-        sc[S_KB * CH + l_] = inv_iso[b]
+            sc[(S_VA + d) * FS + l_] = vel[a, d]
+            sc[(S_WA + d) * FS + l_] = angvel[a, d]
+            sc[(S_VB + d) * FS + l_] = vel[b, d]
+            sc[(S_WB + d) * FS + l_] = angvel[b, d]
+        sc[S_MA * FS + l_] = inv_mass[a]
+        sc[S_MB * FS + l_] = inv_mass[b]
+        sc[S_KA * FS + l_] = inv_iso[a]
+        sc[S_KB * FS + l_] = inv_iso[b]
         for d in range(3):
-            sc[(S_PA + d) * CH + l_] = pos[a, d]
-            sc[(S_PB + d) * CH + l_] = pos[b, d]
+            sc[(S_PA + d) * FS + l_] = pos[a, d]
+            sc[(S_PB + d) * FS + l_] = pos[b, d]
 
 
 @njit(**JIT, inline="always")
@@ -239,11 +246,11 @@ def _scatter(g, sc, n, vel, angvel) -> None:
         b = g[CH + l_]
         # b first: a fixed b's gather index is a, whose row a's own store then overwrites
         for d in range(3):
-            vel[b, d] = sc[(S_VB + d) * CH + l_]
-            angvel[b, d] = sc[(S_WB + d) * CH + l_]
+            vel[b, d] = sc[(S_VB + d) * FS + l_]
+            angvel[b, d] = sc[(S_WB + d) * FS + l_]
         for d in range(3):
-            vel[a, d] = sc[(S_VA + d) * CH + l_]
-            angvel[a, d] = sc[(S_WA + d) * CH + l_]
+            vel[a, d] = sc[(S_VA + d) * FS + l_]
+            angvel[a, d] = sc[(S_WA + d) * FS + l_]
 
 
 @njit(**JIT, inline="always")
@@ -251,31 +258,31 @@ def _lane(w, g, sc, l_):
     """Lane l's bodies (a fixed b's velocity, mass and inertia, gathered from a, times 0) and its
     normal and tangents oriented from its a to its b."""
     fb = 1.0 if g[CH + l_] != g[l_] else 0.0
-    sg = math.copysign(1.0, w[W_FRICTION * CH + l_])
-    nx, ny, nz = w[W_NX * CH + l_], w[W_NY * CH + l_], w[W_NZ * CH + l_]
+    sg = math.copysign(1.0, w[W_FRICTION * FS + l_])
+    nx, ny, nz = w[W_NX * FS + l_], w[W_NY * FS + l_], w[W_NZ * FS + l_]
     t1x, t1y, t1z, t2x, t2y, t2z = tangent_basis(nx, ny, nz)
     return (fb, sg * nx, sg * ny, sg * nz, sg * t1x, sg * t1y, sg * t1z, sg * t2x, sg * t2y, sg * t2z,
-            sc[S_VA * CH + l_], sc[(S_VA + 1) * CH + l_], sc[(S_VA + 2) * CH + l_],
-            sc[S_WA * CH + l_], sc[(S_WA + 1) * CH + l_], sc[(S_WA + 2) * CH + l_],
-            fb * sc[S_VB * CH + l_], fb * sc[(S_VB + 1) * CH + l_], fb * sc[(S_VB + 2) * CH + l_],
-            fb * sc[S_WB * CH + l_], fb * sc[(S_WB + 1) * CH + l_], fb * sc[(S_WB + 2) * CH + l_],
-            sc[S_MA * CH + l_], fb * sc[S_MB * CH + l_], sc[S_KA * CH + l_], fb * sc[S_KB * CH + l_])
+            sc[S_VA * FS + l_], sc[(S_VA + 1) * FS + l_], sc[(S_VA + 2) * FS + l_],
+            sc[S_WA * FS + l_], sc[(S_WA + 1) * FS + l_], sc[(S_WA + 2) * FS + l_],
+            fb * sc[S_VB * FS + l_], fb * sc[(S_VB + 1) * FS + l_], fb * sc[(S_VB + 2) * FS + l_],
+            fb * sc[S_WB * FS + l_], fb * sc[(S_WB + 1) * FS + l_], fb * sc[(S_WB + 2) * FS + l_],
+            sc[S_MA * FS + l_], fb * sc[S_MB * FS + l_], sc[S_KA * FS + l_], fb * sc[S_KB * FS + l_])
 
 
 @njit(**JIT, inline="always")
 def _store_vel(sc, l_, vax, vay, vaz, wax, way, waz, vbx, vby, vbz, wbx, wby, wbz) -> None:
-    sc[S_VA * CH + l_] = vax
-    sc[(S_VA + 1) * CH + l_] = vay
-    sc[(S_VA + 2) * CH + l_] = vaz
-    sc[S_WA * CH + l_] = wax
-    sc[(S_WA + 1) * CH + l_] = way
-    sc[(S_WA + 2) * CH + l_] = waz
-    sc[S_VB * CH + l_] = vbx
-    sc[(S_VB + 1) * CH + l_] = vby
-    sc[(S_VB + 2) * CH + l_] = vbz
-    sc[S_WB * CH + l_] = wbx
-    sc[(S_WB + 1) * CH + l_] = wby
-    sc[(S_WB + 2) * CH + l_] = wbz
+    sc[S_VA * FS + l_] = vax
+    sc[(S_VA + 1) * FS + l_] = vay
+    sc[(S_VA + 2) * FS + l_] = vaz
+    sc[S_WA * FS + l_] = wax
+    sc[(S_WA + 1) * FS + l_] = way
+    sc[(S_WA + 2) * FS + l_] = waz
+    sc[S_VB * FS + l_] = vbx
+    sc[(S_VB + 1) * FS + l_] = vby
+    sc[(S_VB + 2) * FS + l_] = vbz
+    sc[S_WB * FS + l_] = wbx
+    sc[(S_WB + 1) * FS + l_] = wby
+    sc[(S_WB + 2) * FS + l_] = wbz
 
 
 @njit(**JIT, inline="always")
@@ -305,30 +312,30 @@ def warm_start_chunks(wf, wi, ccnt, nchunks, sc, vel, angvel, inv_mass, inv_iso)
     moments about the two anchors, a scalar loop adds them to the bodies (a colour holds a moving
     body once; a fixed b gets nothing). Measured 40 % faster than gather, compute and scatter."""
     for k in range(nchunks):
-        w = wf[k * NF * CH:(k + 1) * NF * CH]
+        w = wf[k * NF * FS:(k + 1) * NF * FS]
         g = wi[2 * CH * k:2 * CH * (k + 1)]
         n = ccnt[k]
         for l_ in range(n):
-            sg = math.copysign(1.0, w[W_FRICTION * CH + l_])
-            nx, ny, nz = w[W_NX * CH + l_], w[W_NY * CH + l_], w[W_NZ * CH + l_]
+            sg = math.copysign(1.0, w[W_FRICTION * FS + l_])
+            nx, ny, nz = w[W_NX * FS + l_], w[W_NY * FS + l_], w[W_NZ * FS + l_]
             t1x, t1y, t1z, t2x, t2y, t2z = tangent_basis(nx, ny, nz)
-            jn = w[W_JN * CH + l_]
-            j1 = w[W_JT1 * CH + l_]
-            j2 = w[W_JT2 * CH + l_]
+            jn = w[W_JN * FS + l_]
+            j1 = w[W_JT1 * FS + l_]
+            j2 = w[W_JT2 * FS + l_]
             px = jn * (sg * nx) + j1 * (sg * t1x) + j2 * (sg * t2x)
             py = jn * (sg * ny) + j1 * (sg * t1y) + j2 * (sg * t2y)
             pz = jn * (sg * nz) + j1 * (sg * t1z) + j2 * (sg * t2z)
-            rax, ray, raz = w[W_RAX * CH + l_], w[W_RAY * CH + l_], w[W_RAZ * CH + l_]
-            rbx, rby, rbz = w[W_RBX * CH + l_], w[W_RBY * CH + l_], w[W_RBZ * CH + l_]
-            sc[S_P * CH + l_] = px
-            sc[(S_P + 1) * CH + l_] = py
-            sc[(S_P + 2) * CH + l_] = pz
-            sc[S_CA * CH + l_] = ray * pz - raz * py
-            sc[(S_CA + 1) * CH + l_] = raz * px - rax * pz
-            sc[(S_CA + 2) * CH + l_] = rax * py - ray * px
-            sc[S_CB * CH + l_] = rby * pz - rbz * py
-            sc[(S_CB + 1) * CH + l_] = rbz * px - rbx * pz
-            sc[(S_CB + 2) * CH + l_] = rbx * py - rby * px
+            rax, ray, raz = w[W_RAX * FS + l_], w[W_RAY * FS + l_], w[W_RAZ * FS + l_]
+            rbx, rby, rbz = w[W_RBX * FS + l_], w[W_RBY * FS + l_], w[W_RBZ * FS + l_]
+            sc[S_P * FS + l_] = px
+            sc[(S_P + 1) * FS + l_] = py
+            sc[(S_P + 2) * FS + l_] = pz
+            sc[S_CA * FS + l_] = ray * pz - raz * py
+            sc[(S_CA + 1) * FS + l_] = raz * px - rax * pz
+            sc[(S_CA + 2) * FS + l_] = rax * py - ray * px
+            sc[S_CB * FS + l_] = rby * pz - rbz * py
+            sc[(S_CB + 1) * FS + l_] = rbz * px - rbx * pz
+            sc[(S_CB + 2) * FS + l_] = rbx * py - rby * px
         for l_ in range(n):
             a = g[l_]
             b = g[CH + l_]
@@ -337,12 +344,12 @@ def warm_start_chunks(wf, wi, ccnt, nchunks, sc, vel, angvel, inv_mass, inv_iso)
             mb = inv_mass[b]
             kb = inv_iso[b]
             for d in range(3):
-                vel[a, d] -= ma * sc[(S_P + d) * CH + l_]
-                angvel[a, d] -= ka * sc[(S_CA + d) * CH + l_]
+                vel[a, d] -= ma * sc[(S_P + d) * FS + l_]
+                angvel[a, d] -= ka * sc[(S_CA + d) * FS + l_]
             if b != a:  # b moves
                 for d in range(3):
-                    vel[b, d] += mb * sc[(S_P + d) * CH + l_]
-                    angvel[b, d] += kb * sc[(S_CB + d) * CH + l_]
+                    vel[b, d] += mb * sc[(S_P + d) * FS + l_]
+                    angvel[b, d] += kb * sc[(S_CB + d) * FS + l_]
 
 
 @njit(**HOT)
@@ -350,20 +357,20 @@ def solve_chunks(wf, wi, ccnt, nchunks, sc, pos, vel, angvel, inv_mass, inv_iso,
                  isc, sbr, sms, sisc, max_push, gx, gy, gz) -> None:
     """``solver.solve_contacts`` on the chunks (``use_bias`` False: the relax pass)."""
     for k in range(nchunks):
-        w = wf[k * NF * CH:(k + 1) * NF * CH]
+        w = wf[k * NF * FS:(k + 1) * NF * FS]
         g = wi[2 * CH * k:2 * CH * (k + 1)]
         n = ccnt[k]
         _gather(g, sc, n, vel, angvel, inv_mass, inv_iso, pos)
         for l_ in range(n):
             (fb, nx, ny, nz, t1x, t1y, t1z, t2x, t2y, t2z, vax, vay, vaz, wax, way, waz, vbx, vby, vbz,
              wbx, wby, wbz, ma, mb, ka, kb) = _lane(w, g, sc, l_)
-            rax, ray, raz = w[W_RAX * CH + l_], w[W_RAY * CH + l_], w[W_RAZ * CH + l_]
-            rbx, rby, rbz = w[W_RBX * CH + l_], w[W_RBY * CH + l_], w[W_RBZ * CH + l_]
+            rax, ray, raz = w[W_RAX * FS + l_], w[W_RAY * FS + l_], w[W_RAZ * FS + l_]
+            rbx, rby, rbz = w[W_RBX * FS + l_], w[W_RBY * FS + l_], w[W_RBZ * FS + l_]
             # separation from the current centres (a fixed b: its anchor's world point)
-            dx = -(sc[S_PA * CH + l_] + rax) + (fb * sc[S_PB * CH + l_] + rbx)
-            dy = -(sc[(S_PA + 1) * CH + l_] + ray) + (fb * sc[(S_PB + 1) * CH + l_] + rby)
-            dz = -(sc[(S_PA + 2) * CH + l_] + raz) + (fb * sc[(S_PB + 2) * CH + l_] + rbz)
-            s = dx * nx + dy * ny + dz * nz + w[W_SEP * CH + l_]
+            dx = -(sc[S_PA * FS + l_] + rax) + (fb * sc[S_PB * FS + l_] + rbx)
+            dy = -(sc[(S_PA + 1) * FS + l_] + ray) + (fb * sc[(S_PB + 1) * FS + l_] + rby)
+            dz = -(sc[(S_PA + 2) * FS + l_] + raz) + (fb * sc[(S_PB + 2) * FS + l_] + rbz)
+            s = dx * nx + dy * ny + dz * nz + w[W_SEP * FS + l_]
             vx, vy, vz = _rel_vel(vax, vay, vaz, wax, way, waz, vbx, vby, vbz, wbx, wby, wbz,
                                   rax, ray, raz, rbx, rby, rbz)
             vn = vx * nx + vy * ny + vz * nz
@@ -375,42 +382,42 @@ def solve_chunks(wf, wi, ccnt, nchunks, sc, pos, vel, angvel, inv_mass, inv_iso,
             bias = s * inv_h if spec else (push if use_bias else 0.0)
             msc = 1.0 if (spec or not use_bias) else (sms if fixed else ms)
             iscale = 0.0 if (spec or not use_bias) else (sisc if fixed else isc)
-            jn_old = w[W_JN * CH + l_]
-            imp = -w[W_NMASS * CH + l_] * msc * (vn + bias) - iscale * jn_old
+            jn_old = w[W_JN * FS + l_]
+            imp = -w[W_NMASS * FS + l_] * msc * (vn + bias) - iscale * jn_old
             jn = max(jn_old + imp, 0.0)
             imp = jn - jn_old
-            w[W_JN * CH + l_] = jn
-            maxjn = w[W_MAXJN * CH + l_]
-            w[W_MAXJN * CH + l_] = imp if imp > maxjn else maxjn
+            w[W_JN * FS + l_] = jn
+            maxjn = w[W_MAXJN * FS + l_]
+            w[W_MAXJN * FS + l_] = imp if imp > maxjn else maxjn
             # the speed at which the gap closed (restitution): free flight under gravity from s;
             # gravity accelerates b from a along n unless b is fixed (a always moves)
             an = (fb - 1.0) * (gx * nx + gy * ny + gz * nz)
             v_ref = vn - an / inv_h if use_bias else vn
             fall = -math.sqrt(max(v_ref * v_ref - 2.0 * an * s, 0.0)) if v_ref < 0.0 else v_ref
             hit = fall if spec else vn
-            approach = w[W_APPROACH * CH + l_]
-            w[W_APPROACH * CH + l_] = hit if (jn > 0.0 and hit < approach) else approach
-            jsum = w[W_JSUM * CH + l_]
-            w[W_JSUM * CH + l_] = jsum if use_bias else jsum + jn  # the relax pass ends the substep
+            approach = w[W_APPROACH * FS + l_]
+            w[W_APPROACH * FS + l_] = hit if (jn > 0.0 and hit < approach) else approach
+            jsum = w[W_JSUM * FS + l_]
+            w[W_JSUM * FS + l_] = jsum if use_bias else jsum + jn  # the relax pass ends the substep
             (vax, vay, vaz, wax, way, waz, vbx, vby, vbz, wbx, wby, wbz) = _apply(
                 ma, mb, ka, kb, rax, ray, raz, rbx, rby, rbz, imp * nx, imp * ny, imp * nz,
                 vax, vay, vaz, wax, way, waz, vbx, vby, vbz, wbx, wby, wbz)
             # friction: Coulomb cone clamped on the pair of tangent impulses
-            limit = abs(w[W_FRICTION * CH + l_]) * jn
+            limit = abs(w[W_FRICTION * FS + l_]) * jn
             vx, vy, vz = _rel_vel(vax, vay, vaz, wax, way, waz, vbx, vby, vbz, wbx, wby, wbz,
                                   rax, ray, raz, rbx, rby, rbz)
             v1 = vx * t1x + vy * t1y + vz * t1z
             v2 = vx * t2x + vy * t2y + vz * t2z
-            o1 = w[W_JT1 * CH + l_]
-            o2 = w[W_JT2 * CH + l_]
-            n1 = o1 - w[W_TMASS1 * CH + l_] * v1
-            n2 = o2 - w[W_TMASS2 * CH + l_] * v2
+            o1 = w[W_JT1 * FS + l_]
+            o2 = w[W_JT2 * FS + l_]
+            n1 = o1 - w[W_TMASS1 * FS + l_] * v1
+            n2 = o2 - w[W_TMASS2 * FS + l_] * v2
             mag2 = n1 * n1 + n2 * n2
             scale = (limit / math.sqrt(mag2) if mag2 > 0.0 else 0.0) if mag2 > limit * limit else 1.0
             n1 *= scale
             n2 *= scale
-            w[W_JT1 * CH + l_] = n1
-            w[W_JT2 * CH + l_] = n2
+            w[W_JT1 * FS + l_] = n1
+            w[W_JT2 * FS + l_] = n2
             d1 = n1 - o1
             d2 = n2 - o2
             (vax, vay, vaz, wax, way, waz, vbx, vby, vbz, wbx, wby, wbz) = _apply(
@@ -441,7 +448,7 @@ class WideContacts:
         self.wf = np.zeros(0)
         self.wi = np.zeros(0, dtype=np.int32)  # gather indices of a and b (half the bytes of int64)
         self.worig = np.zeros(0, dtype=np.int64)
-        self.sc = np.zeros(NS * CH)
+        self.sc = np.zeros(NS * FS)
         self._count = np.zeros(NCOL, dtype=np.int64)
         self._first = np.zeros(NCOL, dtype=np.int64)
         self._no_lanes = np.zeros(0, dtype=np.int64)
@@ -476,7 +483,7 @@ class WideContacts:
         colour_contacts(ci, nc, inv_mass, self.mask, self.colour)
         nchunks, nrows = plan_chunks(nc, self.colour, self._count, self._first, self.ccnt, self.lane_of,
                                      self.worig, self.rows)
-        if self.wf.shape[0] < nchunks * NF * CH:
-            self.wf = np.zeros(max(nchunks, self.wf.shape[0] // (NF * CH) * 3 // 2) * NF * CH)
+        if self.wf.shape[0] < nchunks * NF * FS:
+            self.wf = np.zeros(max(nchunks, self.wf.shape[0] // (NF * FS) * 3 // 2) * NF * FS)
         self.nchunks = int(nchunks)
         self.nrows = int(nrows)

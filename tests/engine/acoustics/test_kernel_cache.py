@@ -10,25 +10,26 @@ import pytest
 from krapition_app.engine import kernel_cache
 from krapition_app.engine.acoustics import synth
 
-ACOUSTICS = Path(synth.__file__).resolve().parent
+ACOUSTICS = Path(synth.__file__).absolute().parent
+PHYSICS = ACOUSTICS.parent / "physics"
 
 
 def test_stale_audio_kernels_are_dropped_and_other_packages_kept(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
-    audio = tmp_path / "krapition_app" / "engine" / "acoustics"
-    physics = tmp_path / "krapition_app" / "engine" / "physics"
+    audio = kernel_cache.cache_dirs(ACOUSTICS)[-1]
+    physics = kernel_cache.cache_dirs(PHYSICS)[-1]
     audio.mkdir(parents=True)
     physics.mkdir(parents=True)
     stale = audio / "mixer.mix_block-290.py311.nbi"
     stale.write_bytes(b"built before synth.py changed")
     other = physics / "solver.solve_contacts-237.py311.nbi"
     other.write_bytes(b"keep")
-    (tmp_path / "krapition-acoustics.stamp").write_text("the digest of older sources\n")
+    (audio / "krapition-acoustics.stamp").write_text("the digest of older sources\n")
     assert kernel_cache.ensure_fresh(ACOUSTICS, "acoustics") is True
     assert not stale.exists() and other.exists()
-    stamp = (tmp_path / "krapition-acoustics.stamp").read_text().strip()
+    stamp = (audio / "krapition-acoustics.stamp").read_text().strip()
     assert stamp == kernel_cache.source_digest(ACOUSTICS)
     fresh = audio / "mixer.mix_block-290.py311.nbc"
     fresh.write_bytes(b"new")

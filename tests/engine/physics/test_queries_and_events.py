@@ -52,6 +52,26 @@ def test_impact_then_rolling_or_sliding_events() -> None:
     assert any(SLIDING in ev.kind[ev.body_a == box] for ev in slid)
 
 
+@pytest.mark.parametrize("floor", ["ground plane", "static box"])
+def test_a_fast_rolling_sphere_keeps_one_continuing_contact(floor: str) -> None:
+    """At 3 m/s a 5 cm ball turns a radian a frame, so its contact point moves 5 cm in the ball's
+    own frame: the contact is still the same one (warm started, reported as rolling, not as a new
+    impact every frame)."""
+    sim = Simulation(ground=floor == "ground plane")
+    if floor == "static box":
+        sim.add_body("box", (20.0, 20.0, 0.5), position=(0.0, 0.0, -0.5), static=True)
+    r = 0.05
+    ball = sim.add_body("sphere", r, position=(0.0, 0.0, r), velocity=(3.0, 0.0, 0.0),
+                        angular_velocity=(0.0, 3.0 / r, 0.0))
+    kinds = []
+    for _ in range(30):
+        ev = sim.step()
+        kinds.append(ev.kind[(ev.body_a == ball) | (ev.body_b == ball)].tolist())
+    assert all(IMPACT not in frame for frame in kinds[1:]), kinds
+    assert sum(ROLLING in frame for frame in kinds) >= 25, kinds
+    assert sim.bodies.pos[ball, 0] > 1.4  # it rolled on: 3 m/s for 0.5 s, little lost
+
+
 def test_resting_bodies_sleep_and_a_hit_wakes_the_island() -> None:
     sim = Simulation()
     low = sim.add_body("box", (0.1, 0.1, 0.1), position=(0.0, 0.0, 0.1))

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from krapition_app.engine.physics import Simulation
+from krapition_app.engine.physics import Settings, Simulation
 from krapition_app.model.materials import Material
 
 IDEAL = Material(
@@ -49,6 +49,26 @@ def test_ten_level_pyramid_settles_and_sleeps() -> None:
     assert sim.bodies.sleeping[: sim.n].all(), "the pyramid is still awake after 10 s"
     drift = np.linalg.norm(sim.bodies.pos[: sim.n] - start, axis=1)
     assert drift.max() < 0.02, drift.max()
+
+
+def _column(shape: str, sphere_contact_hertz: float) -> np.ndarray:
+    """Ten bodies stacked on the ground for 2 s, without the position projection (the springs' sag
+    only); their final positions."""
+    sim = Simulation(settings=Settings(sphere_contact_hertz=sphere_contact_hertz,
+                                       contact_projection_iterations=0))
+    size = 0.05 if shape == "sphere" else (0.05, 0.05, 0.05)
+    rows = [sim.add_body(shape, size, position=(0.0, 0.0, 0.05 + 0.1 * i)) for i in range(10)]
+    for _ in range(120):
+        sim.step()
+    return sim.bodies.pos[rows].copy()
+
+
+def test_sphere_contacts_have_their_own_stiffness_and_box_contacts_keep_theirs() -> None:
+    soft, stiff = _column("sphere", 30.0), _column("sphere", 60.0)
+    # a stiffer contact carries the load with less overlap: the column stands taller
+    assert stiff[-1, 2] > soft[-1, 2] + 0.005
+    assert np.allclose(stiff[:, :2], 0.0) and stiff[-1, 2] < 0.95 + 1e-3  # still a column, not apart
+    assert np.array_equal(_column("box", 30.0), _column("box", 60.0))
 
 
 def test_head_on_elastic_collision_conserves_momentum_and_energy() -> None:

@@ -19,8 +19,13 @@ from hypothesis import strategies as st
 from krapition_app.engine.physics import Settings, Simulation
 from krapition_app.engine.physics import simulation as simulation_module
 from krapition_app.engine.physics.contacts_table import APPROACH, CA, CB, CROT, JN, JSUM, JT1, JT2, MAXJN
-from krapition_app.engine.physics.solver import integrate_positions, solve_contacts, warm_start_contacts
-from krapition_app.engine.physics.vecmath import make_soft
+from krapition_app.engine.physics.solver import (
+    contact_softness,
+    integrate_positions,
+    solve_contacts,
+    warm_start_contacts,
+)
+from krapition_app.engine.physics.state import CACHE_LINE
 from krapition_app.engine.physics.wide import (
     CH,
     NCOL,
@@ -116,8 +121,7 @@ def _substep(d: dict[str, Any], cf: np.ndarray, ci: np.ndarray, wide: bool) -> N
     """One substep's contact passes: warm start, solve, move, relax (no joints in the scene)."""
     h = d["dt"] / d["substeps"]
     inv_h = 1.0 / h
-    soft = (*make_soft(d["contact_hertz"], d["contact_zeta"], h), *make_soft(2.0 * d["contact_hertz"],
-                                                                             d["contact_zeta"], h))
+    soft = contact_softness(d["contact_hertz"], d["sphere_contact_hertz"], d["contact_zeta"], h)
     pos, quat, vel, angvel = d["pos"], d["quat"], d["vel"], d["angvel"]
     inv_mass, inv_iso, iw, g = d["inv_mass"], d["inv_iso"], d["iw"], (d["gx"], d["gy"], d["gz"])
     rows, nrows = (d["rows"], d["nrows"]) if wide else (np.arange(d["nc"]), d["nc"])
@@ -129,10 +133,10 @@ def _substep(d: dict[str, Any], cf: np.ndarray, ci: np.ndarray, wide: bool) -> N
         if not use_bias:
             integrate_positions(pos, quat, vel, angvel, inv_mass, d["sleeping"], *g, h)
         if wide:
-            solve_chunks(*chunks, pos, vel, angvel, inv_mass, inv_iso, inv_h, use_bias, *soft, d["max_push"],
-                         *g)
+            solve_chunks(*chunks, pos, vel, angvel, inv_mass, inv_iso, inv_h, use_bias, *soft[0],
+                         d["max_push"], *g)
         solve_contacts(cf, ci, rows, nrows, pos, quat, vel, angvel, inv_mass, inv_iso, iw, inv_h, use_bias,
-                       *soft, d["max_push"])
+                       soft, d["max_push"])
     if wide:
         store_state(d["wf"], d["worig"], d["ccnt"], d["nchunks"], cf)
 
@@ -184,3 +188,14 @@ def test_settings_switch_the_wide_solver_off() -> None:
     sim.add_body("sphere", 0.05, position=(0.0, 0.0, 0.149))
     sim.step()
     assert sim.wide.nchunks == 0 and sim.wide.nrows == sim.last_contact_count > 0
+
+
+def test_packed_body_rows_stay_on_cache_lines_as_the_world_grows() -> None:
+    """The solver gathers a body's 64-byte packed rows for two random bodies per contact: each must
+    be one cache line, also after the arrays were reallocated."""
+    sim = Simulation()
+    for i in range(200):  # past the first capacities: the arrays are reallocated on the way
+        sim.add_body("sphere", 0.05, position=(0.0, 0.0, 0.1 + 0.2 * i))
+        for packed in (sim.bodies.pose, sim.bodies.motion):
+            assert packed.ctypes.data % CACHE_LINE == 0 and packed.strides[0] == CACHE_LINE
+    assert sim.bodies.vel[199, 2] == 0.0 and sim.bodies.pos[199, 2] == pytest.approx(39.9)
