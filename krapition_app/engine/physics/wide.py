@@ -42,7 +42,7 @@ from numba import njit
 from .contacts_table import APPROACH, CA, CB, CROT, JN, JSUM, JT1, JT2, MAXJN
 from .vecmath import HOT, JIT, tangent_basis
 
-#: lanes per chunk: a chunk's fields and its scratch (~42 x CH doubles) stay in the L1 cache
+#: lanes per chunk: a chunk's fields and its scratch (42 x FS doubles, 24 KiB) stay in the L1 cache
 CH = 64
 #: doubles from one field of a chunk to the next. Not CH: with 512-byte field strides, fields 8 apart
 #: (and the scratch's fields) share their address bits 0-11, and the CPU takes a load from one for
