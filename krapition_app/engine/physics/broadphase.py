@@ -157,6 +157,14 @@ def _emit_pair(pair_a, pair_b, count, i, j) -> int:
 
 
 @njit(**HOT, inline="always")
+def _box_hit(box, awake, q, lx, ly, lz, hx, hy, hz, awake_i) -> bool:
+    """Whether sorted box q overlaps the given one, one of the two being awake (bitwise &: no
+    branches)."""
+    return ((lx <= box[q, 3]) & (box[q, 0] <= hx) & (ly <= box[q, 4]) & (box[q, 1] <= hy)
+            & (lz <= box[q, 5]) & (box[q, 2] <= hz) & (awake_i | awake[q]))
+
+
+@njit(**HOT, inline="always")
 def _scan(box, awake, pair_a, pair_b, count, qi, order, q0, q1) -> int:
     """Candidates q0:q1 of the cell-sorted boxes against the box at qi. Branch-free: every candidate
     is written at ``count`` (clamped to the capacity) and ``count`` advances only for a hit, so the
@@ -167,12 +175,10 @@ def _scan(box, awake, pair_a, pair_b, count, qi, order, q0, q1) -> int:
     awake_i = awake[qi]
     if last < 0:
         for q in range(q0, q1):
-            count += ((lx <= box[q, 3]) & (box[q, 0] <= hx) & (ly <= box[q, 4]) & (box[q, 1] <= hy)
-                      & (lz <= box[q, 5]) & (box[q, 2] <= hz) & (awake_i | awake[q]))
+            count += _box_hit(box, awake, q, lx, ly, lz, hx, hy, hz, awake_i)
         return count
     for q in range(q0, q1):
-        hit = ((lx <= box[q, 3]) & (box[q, 0] <= hx) & (ly <= box[q, 4]) & (box[q, 1] <= hy)
-               & (lz <= box[q, 5]) & (box[q, 2] <= hz) & (awake_i | awake[q]))
+        hit = _box_hit(box, awake, q, lx, ly, lz, hx, hy, hz, awake_i)
         j = order[q]
         k = min(count, last)
         pair_a[k] = min(i, j)
