@@ -1,6 +1,11 @@
 """Box-box contact: separating-axis test over the 15 axes, then face clipping (up to 4 points) or a
 single edge-edge point. Speculative: configurations separated by less than ``margin`` still produce
-points, with positive separation."""
+points, with positive separation.
+
+Both stages work in a box's own frame, from the 3x3 matrix of dot products between the two boxes'
+axes (as Gottschalk's OBB test and ODE's dBoxBox): an edge axis costs a dozen operations instead of
+a cross product and six projections, and the incident face is clipped in 2-D against the reference
+face's rectangle."""
 
 from __future__ import annotations
 
@@ -8,33 +13,43 @@ import math
 
 from numba import njit
 
-from .vecmath import HOT
+from .vecmath import HOT, JIT
 
 # absolute tolerances that make the choice of axis stable from frame to frame (less jitter)
 _FACE_TOL = 0.0005
 _EDGE_TOL = 0.001
 
+# work rows: the axis dot products, their absolute values, the centre offset in each box's frame,
+# then the clipping polygons (8 points each)
+_C, _ABSC, _T, _POLY, _TMP = 0, 3, 6, 8, 16
+WORK_ROWS = 24
+#: feature ids: a face point's is below 200 (face, clip plane, vertex); reference face on b adds
+#: FLIPPED_FEATURE; the edge-edge point's is EDGE_FEATURE + 3 i + j
+FLIPPED_FEATURE = 200
+EDGE_FEATURE = 400
+
 
 @njit(**HOT)
-def box_box(ca, ra, ha, cb, rb, hb, margin, out_p, out_n, out_sep, out_feat, work, iwork) -> int:
-    """Contacts between boxes A and B (centres ca, cb; rotation matrices ra, rb whose columns are
-    the box axes; half extents ha, hb). Writes points, the normal from A to B, separations and
-    feature ids into the out arrays (at least 4 rows); returns the number of points. ``work``
-    (float, 40 x 3) and ``iwork`` (int, 40) are scratch space, so a pair allocates nothing."""
-    dx, dy, dz = cb[0] - ca[0], cb[1] - ca[1], cb[2] - ca[2]
-    # c[i, j] = dot(a_i, b_j)
-    c = work[0:3]
-    absc = work[3:6]
+def box_box(pos, rot, half, a, b, margin, out_p, out_n, out_sep, out_feat, work, iwork) -> int:
+    """Contacts between boxes ``a`` and ``b`` (rows of ``pos``, ``half`` and ``rot``, whose columns
+    are the box axes in world space). Writes points, the normal from a to b, separations and feature
+    ids into the out arrays (at least 4 rows); returns the number of points. ``work`` (float,
+    WORK_ROWS x 3) and ``iwork`` (int, 20) are scratch, so a pair allocates nothing."""
+    dx, dy, dz = pos[b, 0] - pos[a, 0], pos[b, 1] - pos[a, 1], pos[b, 2] - pos[a, 2]
+    # c[i, j] = dot(a_i, b_j); ta = d in a's frame, tb = d in b's frame
     for i in range(3):
         for j in range(3):
-            c[i, j] = ra[0, i] * rb[0, j] + ra[1, i] * rb[1, j] + ra[2, i] * rb[2, j]
-            absc[i, j] = abs(c[i, j]) + 1e-12
+            cij = rot[a, 0, i] * rot[b, 0, j] + rot[a, 1, i] * rot[b, 1, j] + rot[a, 2, i] * rot[b, 2, j]
+            work[_C + i, j] = cij
+            work[_ABSC + i, j] = abs(cij) + 1e-12
+        work[_T, i] = dx * rot[a, 0, i] + dy * rot[a, 1, i] + dz * rot[a, 2, i]
+        work[_T + 1, i] = dx * rot[b, 0, i] + dy * rot[b, 1, i] + dz * rot[b, 2, i]
     best_a = -1e30
     axis_a = 0
     for i in range(3):
-        d = dx * ra[0, i] + dy * ra[1, i] + dz * ra[2, i]
-        r = ha[i] + hb[0] * absc[i, 0] + hb[1] * absc[i, 1] + hb[2] * absc[i, 2]
-        s = abs(d) - r
+        r = half[a, i] + half[b, 0] * work[_ABSC + i, 0] + half[b, 1] * work[_ABSC + i, 1] \
+            + half[b, 2] * work[_ABSC + i, 2]
+        s = abs(work[_T, i]) - r
         if s > margin:
             return 0
         if s > best_a:
@@ -43,92 +58,97 @@ def box_box(ca, ra, ha, cb, rb, hb, margin, out_p, out_n, out_sep, out_feat, wor
     best_b = -1e30
     axis_b = 0
     for j in range(3):
-        d = dx * rb[0, j] + dy * rb[1, j] + dz * rb[2, j]
-        r = hb[j] + ha[0] * absc[0, j] + ha[1] * absc[1, j] + ha[2] * absc[2, j]
-        s = abs(d) - r
+        r = half[b, j] + half[a, 0] * work[_ABSC, j] + half[a, 1] * work[_ABSC + 1, j] \
+            + half[a, 2] * work[_ABSC + 2, j]
+        s = abs(work[_T + 1, j]) - r
         if s > margin:
             return 0
         if s > best_b:
             best_b = s
             axis_b = j
+    # edge axes a_i x b_j, in a's frame: component i1 = -c[i2, j], component i2 = c[i1, j]
     best_e = -1e30
     edge_i = 0
     edge_j = 0
-    enx = eny = enz = 0.0
+    edge_sign = 1.0
     for i in range(3):
+        i1 = (i + 1) % 3
+        i2 = (i + 2) % 3
         for j in range(3):
-            # axis = a_i x b_j
-            ax = ra[1, i] * rb[2, j] - ra[2, i] * rb[1, j]
-            ay = ra[2, i] * rb[0, j] - ra[0, i] * rb[2, j]
-            az = ra[0, i] * rb[1, j] - ra[1, i] * rb[0, j]
-            length = math.sqrt(ax * ax + ay * ay + az * az)
-            if length < 1e-5:
+            j1 = (j + 1) % 3
+            j2 = (j + 2) % 3
+            c1 = work[_C + i1, j]
+            c2 = work[_C + i2, j]
+            length2 = c1 * c1 + c2 * c2
+            if length2 < 1e-10:  # a_i and b_j (nearly) parallel: the face axes cover it
                 continue
-            ax /= length
-            ay /= length
-            az /= length
-            r = 0.0
-            for k in range(3):
-                r += ha[k] * abs(ax * ra[0, k] + ay * ra[1, k] + az * ra[2, k])
-                r += hb[k] * abs(ax * rb[0, k] + ay * rb[1, k] + az * rb[2, k])
-            d = dx * ax + dy * ay + dz * az
-            s = abs(d) - r
+            d = work[_T, i2] * c1 - work[_T, i1] * c2
+            r = half[a, i1] * abs(c2) + half[a, i2] * abs(c1) \
+                + half[b, j1] * abs(work[_C + i, j2]) + half[b, j2] * abs(work[_C + i, j1])
+            s = (abs(d) - r) / math.sqrt(length2)
             if s > margin:
                 return 0
             if s > best_e:
                 best_e = s
                 edge_i = i
                 edge_j = j
-                sign = 1.0 if d >= 0.0 else -1.0
-                enx, eny, enz = ax * sign, ay * sign, az * sign
+                edge_sign = 1.0 if d >= 0.0 else -1.0
     best_face = max(best_a, best_b)
     if best_e > best_face + _EDGE_TOL:
-        return _edge_contact(ca, ra, ha, cb, rb, hb, edge_i, edge_j, enx, eny, enz, margin,
-                             out_p, out_n, out_sep, out_feat)
+        return _edge_contact(pos, rot, half, a, b, edge_i, edge_j, edge_sign, margin, out_p, out_n, out_sep,
+                             out_feat)
     if best_b > best_a + _FACE_TOL:
-        count = _face_contact(cb, rb, hb, ca, ra, ha, axis_b, margin, out_p, out_n, out_sep, out_feat,
+        count = _face_contact(pos, rot, half, b, a, axis_b, True, margin, out_p, out_n, out_sep, out_feat,
                               work, iwork)
-        for k in range(count):  # reference was B: the normal must point from A to B
+        for k in range(count):  # reference was b: the normal must point from a to b
             out_n[k, 0] = -out_n[k, 0]
             out_n[k, 1] = -out_n[k, 1]
             out_n[k, 2] = -out_n[k, 2]
-            out_feat[k] += 192
+            out_feat[k] += FLIPPED_FEATURE
         return count
-    return _face_contact(ca, ra, ha, cb, rb, hb, axis_a, margin, out_p, out_n, out_sep, out_feat,
-                         work, iwork)
+    return _face_contact(pos, rot, half, a, b, axis_a, False, margin, out_p, out_n, out_sep, out_feat, work,
+                         iwork)
 
 
 @njit(**HOT)
-def _edge_contact(ca, ra, ha, cb, rb, hb, i, j, nx, ny, nz, margin, out_p, out_n, out_sep, out_feat) -> int:
-    # the edge of A furthest along n, and the edge of B furthest along -n
-    pax, pay, paz = ca[0], ca[1], ca[2]
-    pbx, pby, pbz = cb[0], cb[1], cb[2]
+def _edge_contact(pos, rot, half, a, b, i, j, sign, margin, out_p, out_n, out_sep, out_feat) -> int:
+    # the axis in world space
+    nx = rot[a, 1, i] * rot[b, 2, j] - rot[a, 2, i] * rot[b, 1, j]
+    ny = rot[a, 2, i] * rot[b, 0, j] - rot[a, 0, i] * rot[b, 2, j]
+    nz = rot[a, 0, i] * rot[b, 1, j] - rot[a, 1, i] * rot[b, 0, j]
+    inv = sign / math.sqrt(nx * nx + ny * ny + nz * nz)
+    nx *= inv
+    ny *= inv
+    nz *= inv
+    # the edge of a furthest along n, and the edge of b furthest along -n
+    pax, pay, paz = pos[a, 0], pos[a, 1], pos[a, 2]
+    pbx, pby, pbz = pos[b, 0], pos[b, 1], pos[b, 2]
     for k in range(3):
         if k != i:
-            s = 1.0 if nx * ra[0, k] + ny * ra[1, k] + nz * ra[2, k] > 0.0 else -1.0
-            pax += s * ha[k] * ra[0, k]
-            pay += s * ha[k] * ra[1, k]
-            paz += s * ha[k] * ra[2, k]
+            s = half[a, k] if nx * rot[a, 0, k] + ny * rot[a, 1, k] + nz * rot[a, 2, k] > 0.0 else -half[a, k]
+            pax += s * rot[a, 0, k]
+            pay += s * rot[a, 1, k]
+            paz += s * rot[a, 2, k]
         if k != j:
-            s = -1.0 if nx * rb[0, k] + ny * rb[1, k] + nz * rb[2, k] > 0.0 else 1.0
-            pbx += s * hb[k] * rb[0, k]
-            pby += s * hb[k] * rb[1, k]
-            pbz += s * hb[k] * rb[2, k]
+            s = -half[b, k] if nx * rot[b, 0, k] + ny * rot[b, 1, k] + nz * rot[b, 2, k] > 0.0 else half[b, k]
+            pbx += s * rot[b, 0, k]
+            pby += s * rot[b, 1, k]
+            pbz += s * rot[b, 2, k]
     # closest points of the lines pa + s u and pb + t v, clamped to the edges
-    ux, uy, uz = ra[0, i], ra[1, i], ra[2, i]
-    vx, vy, vz = rb[0, j], rb[1, j], rb[2, j]
+    ux, uy, uz = rot[a, 0, i], rot[a, 1, i], rot[a, 2, i]
+    vx, vy, vz = rot[b, 0, j], rot[b, 1, j], rot[b, 2, j]
     rx, ry, rz = pax - pbx, pay - pby, paz - pbz
-    b = ux * vx + uy * vy + uz * vz
+    bb = ux * vx + uy * vy + uz * vz
     cc = ux * rx + uy * ry + uz * rz
     f = vx * rx + vy * ry + vz * rz
-    denom = 1.0 - b * b
+    denom = 1.0 - bb * bb
     s = 0.0
     if denom > 1e-12:
-        s = (b * f - cc) / denom
-    s = min(max(s, -ha[i]), ha[i])
-    t = b * s + f
-    t = min(max(t, -hb[j]), hb[j])
-    s = min(max(b * t - cc, -ha[i]), ha[i])
+        s = (bb * f - cc) / denom
+    s = min(max(s, -half[a, i]), half[a, i])
+    t = bb * s + f
+    t = min(max(t, -half[b, j]), half[b, j])
+    s = min(max(bb * t - cc, -half[a, i]), half[a, i])
     qax, qay, qaz = pax + s * ux, pay + s * uy, paz + s * uz
     qbx, qby, qbz = pbx + t * vx, pby + t * vy, pbz + t * vz
     sep = (qbx - qax) * nx + (qby - qay) * ny + (qbz - qaz) * nz
@@ -141,58 +161,68 @@ def _edge_contact(ca, ra, ha, cb, rb, hb, i, j, nx, ny, nz, margin, out_p, out_n
     out_n[0, 1] = ny
     out_n[0, 2] = nz
     out_sep[0] = sep
-    out_feat[0] = 384 + 3 * i + j
+    out_feat[0] = EDGE_FEATURE + 3 * i + j
     return 1
 
 
+@njit(**JIT, inline="always")
+def _dot_ri(work, flip, i, j) -> float:
+    """dot(r_i, n_j): reference axis i with incident axis j (the work matrix is a's axes by b's)."""
+    return work[_C + j, i] if flip else work[_C + i, j]
+
+
 @njit(**HOT)
-def _face_contact(cr, rr, hr, ci, ri, hi, k, margin, out_p, out_n, out_sep, out_feat, work, iwork) -> int:
-    """Reference face: face k of box R facing box I. Clips I's most anti-parallel face against the
-    side planes of the reference face."""
-    d = (ci[0] - cr[0]) * rr[0, k] + (ci[1] - cr[1]) * rr[1, k] + (ci[2] - cr[2]) * rr[2, k]
-    sgn = 1.0 if d >= 0.0 else -1.0
-    nx, ny, nz = sgn * rr[0, k], sgn * rr[1, k], sgn * rr[2, k]
-    # incident face: most anti-parallel to n
+def _face_contact(pos, rot, half, r, n_, k, flip, margin, out_p, out_n, out_sep, out_feat, work,
+                  iwork) -> int:
+    """Reference face: face k of box r facing box n_ (``flip``: r is the pair's b). Clips the incident
+    box's most anti-parallel face against the side planes of the reference face, in r's frame."""
+    # the incident box's centre in r's frame
+    tr = _T + 1 if flip else _T
+    sgn_t = -1.0 if flip else 1.0
+    t0, t1, t2 = sgn_t * work[tr, 0], sgn_t * work[tr, 1], sgn_t * work[tr, 2]
+    tk = t0 if k == 0 else (t1 if k == 1 else t2)
+    sgn = 1.0 if tk >= 0.0 else -1.0
+    # incident face: the one most anti-parallel to the normal sgn * r_k
     best = -1.0
     m = 0
     for j in range(3):
-        dd = abs(nx * ri[0, j] + ny * ri[1, j] + nz * ri[2, j])
+        dd = abs(_dot_ri(work, flip, k, j))
         if dd > best:
             best = dd
             m = j
-    isg = -1.0 if nx * ri[0, m] + ny * ri[1, m] + nz * ri[2, m] > 0.0 else 1.0
+    isg = -1.0 if sgn * _dot_ri(work, flip, k, m) > 0.0 else 1.0
     u = (m + 1) % 3
     v = (m + 2) % 3
-    fx = ci[0] + isg * hi[m] * ri[0, m]
-    fy = ci[1] + isg * hi[m] * ri[1, m]
-    fz = ci[2] + isg * hi[m] * ri[2, m]
-    poly = work[6:22]
-    ids = iwork[0:16]
-    signs_u = (1.0, -1.0, -1.0, 1.0)
-    signs_v = (1.0, 1.0, -1.0, -1.0)
+    poly = work[_POLY:_POLY + 8]
+    ids = iwork[0:8]
+    for q in range(3):  # q: a coordinate of r's frame
+        c = t0 if q == 0 else (t1 if q == 1 else t2)
+        poly[0, q] = c + isg * half[n_, m] * _dot_ri(work, flip, q, m)
+        poly[1, q] = half[n_, u] * _dot_ri(work, flip, q, u)  # edge half-vectors, for now
+        poly[2, q] = half[n_, v] * _dot_ri(work, flip, q, v)
+    for q in range(3):
+        fc, eu, ev = poly[0, q], poly[1, q], poly[2, q]
+        poly[0, q] = fc + eu + ev
+        poly[1, q] = fc - eu + ev
+        poly[2, q] = fc - eu - ev
+        poly[3, q] = fc + eu - ev
     for q in range(4):
-        su = signs_u[q] * hi[u]
-        sv = signs_v[q] * hi[v]
-        poly[q, 0] = fx + su * ri[0, u] + sv * ri[0, v]
-        poly[q, 1] = fy + su * ri[1, u] + sv * ri[1, v]
-        poly[q, 2] = fz + su * ri[2, u] + sv * ri[2, v]
         ids[q] = q
     count = 4
-    tmp = work[22:38]
-    tmp_ids = iwork[16:32]
-    # side planes of the reference face: +-axis ru and rv with offsets
+    tmp = work[_TMP:_TMP + 8]
+    tmp_ids = iwork[8:16]
+    # side planes of the reference face: coordinate ax within +-half[r, ax]
     ru = (k + 1) % 3
     rv = (k + 2) % 3
     plane = 0
     for ax in (ru, rv):
         for s in (1.0, -1.0):
-            px, py, pz = s * rr[0, ax], s * rr[1, ax], s * rr[2, ax]
-            off = px * cr[0] + py * cr[1] + pz * cr[2] + hr[ax]
+            off = half[r, ax]
             out_count = 0
             for q in range(count):
-                q2 = (q + 1) % count
-                d1 = px * poly[q, 0] + py * poly[q, 1] + pz * poly[q, 2] - off
-                d2 = px * poly[q2, 0] + py * poly[q2, 1] + pz * poly[q2, 2] - off
+                q2 = q + 1 if q + 1 < count else 0
+                d1 = s * poly[q, ax] - off
+                d2 = s * poly[q2, ax] - off
                 if d1 <= 0.0:
                     tmp[out_count, 0] = poly[q, 0]
                     tmp[out_count, 1] = poly[q, 1]
@@ -216,13 +246,10 @@ def _face_contact(cr, rr, hr, ci, ri, hi, k, margin, out_p, out_n, out_sep, out_
             if count == 0:
                 return 0
     # separation of each clipped point from the reference face
-    rfx = cr[0] + hr[k] * nx
-    rfy = cr[1] + hr[k] * ny
-    rfz = cr[2] + hr[k] * nz
-    seps = work[22:38, 0]  # the clipping buffer is free again: reuse it for the separations
+    seps = tmp[:, 0]  # the clipping buffer is free again: reuse it for the separations
     keep = 0
     for q in range(count):
-        sep = (poly[q, 0] - rfx) * nx + (poly[q, 1] - rfy) * ny + (poly[q, 2] - rfz) * nz
+        sep = sgn * poly[q, k] - half[r, k]
         if sep <= margin:
             poly[keep, 0] = poly[q, 0]
             poly[keep, 1] = poly[q, 1]
@@ -230,15 +257,20 @@ def _face_contact(cr, rr, hr, ci, ri, hi, k, margin, out_p, out_n, out_sep, out_
             ids[keep] = ids[q]
             seps[keep] = sep
             keep += 1
-    chosen = iwork[32:36]
-    nchosen = _reduce(poly, seps, keep, nx, ny, nz, chosen)
+    chosen = iwork[16:20]
+    nl0 = sgn if k == 0 else 0.0
+    nl1 = sgn if k == 1 else 0.0
+    nl2 = sgn if k == 2 else 0.0
+    nchosen = _reduce(poly, seps, keep, nl0, nl1, nl2, chosen)
+    nx, ny, nz = sgn * rot[r, 0, k], sgn * rot[r, 1, k], sgn * rot[r, 2, k]
     feat_base = (k * 2 + (1 if sgn > 0 else 0)) * 32
     for q in range(nchosen):
         p = chosen[q]
         sep = seps[p]
-        out_p[q, 0] = poly[p, 0] - 0.5 * sep * nx
-        out_p[q, 1] = poly[p, 1] - 0.5 * sep * ny
-        out_p[q, 2] = poly[p, 2] - 0.5 * sep * nz
+        x0, x1, x2 = poly[p, 0], poly[p, 1], poly[p, 2]
+        out_p[q, 0] = pos[r, 0] + rot[r, 0, 0] * x0 + rot[r, 0, 1] * x1 + rot[r, 0, 2] * x2 - 0.5 * sep * nx
+        out_p[q, 1] = pos[r, 1] + rot[r, 1, 0] * x0 + rot[r, 1, 1] * x1 + rot[r, 1, 2] * x2 - 0.5 * sep * ny
+        out_p[q, 2] = pos[r, 2] + rot[r, 2, 0] * x0 + rot[r, 2, 1] * x1 + rot[r, 2, 2] * x2 - 0.5 * sep * nz
         out_n[q, 0] = nx
         out_n[q, 1] = ny
         out_n[q, 2] = nz

@@ -11,7 +11,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .boxbox import box_box
+from .boxbox import WORK_ROWS, box_box
 from .contacts_table import CA, CB, CNEW, CROT, NX, NY, NZ, PX, PY, PZ, SEP
 from .state import SPHERE
 from .vecmath import HOT, JIT, quat_rotate_inv, quat_to_matrix
@@ -95,15 +95,19 @@ def collide(pos, quat, shape, half, static, sleeping, margin, pair_a, pair_b, np
             ci) -> int:
     """Fills the contact table; returns the number of rows (may exceed its capacity: grow, retry).
     ``joined``: sorted pair keys of bodies tied by a joint; those do not collide with each other."""
-    return _collide(pos, quat, shape, half, static, sleeping, margin, pair_a, pair_b, npairs, ground, joined,
-                    cf, ci, np.empty((3, 3)), np.empty((3, 3)), np.empty((8, 3)), np.empty((8, 3)),
-                    np.empty(8), np.empty(8, dtype=np.int64), np.empty(8), np.empty((8, 3)),
-                    np.empty((40, 3)), np.empty(40, dtype=np.int64))
+    rot = np.empty((pos.shape[0], 3, 3))
+    for i in range(pos.shape[0]):
+        if shape[i] != SPHERE:
+            quat_to_matrix(quat[i], rot[i])
+    return _collide(pos, quat, rot, shape, half, static, sleeping, margin, pair_a, pair_b, npairs, ground,
+                    joined, cf, ci, np.empty((8, 3)), np.empty((8, 3)), np.empty(8),
+                    np.empty(8, dtype=np.int64), np.empty(8), np.empty((8, 3)), np.empty((WORK_ROWS, 3)),
+                    np.empty(20, dtype=np.int64))
 
 
 @njit(**HOT)
-def _collide(pos, quat, shape, half, static, sleeping, margin, pair_a, pair_b, npairs, ground, joined, cf,
-             ci, ra, rb, out_p, out_n, out_sep, out_feat, corner_sep, corner_p, work, iwork) -> int:
+def _collide(pos, quat, rot, shape, half, static, sleeping, margin, pair_a, pair_b, npairs, ground, joined,
+             cf, ci, out_p, out_n, out_sep, out_feat, corner_sep, corner_p, work, iwork) -> int:
     """collide on preallocated scratch (no reference counting in the loops)."""
     k = 0
     n = pos.shape[0]
@@ -120,7 +124,7 @@ def _collide(pos, quat, shape, half, static, sleeping, margin, pair_a, pair_b, n
                     k = _emit(cf, ci, k, i, -1, pos[i, 0], pos[i, 1], 0.5 * (pos[i, 2] - r),
                               0.0, 0.0, -1.0, sep, 0, 0)
             else:
-                quat_to_matrix(quat[i], ra)
+                ra = rot[i]
                 if pos[i, 2] - (abs(ra[2, 0]) * half[i, 0] + abs(ra[2, 1]) * half[i, 1]
                                 + abs(ra[2, 2]) * half[i, 2]) > m:
                     continue
@@ -187,10 +191,7 @@ def _collide(pos, quat, shape, half, static, sleeping, margin, pair_a, pair_b, n
             # against a static box the gap follows the sphere's centre alone (the box never turns)
             k = _emit(cf, ci, k, a, b, px, py, pz, nx, ny, nz, sep, 0, 0 if static[bx] else 1)
         else:
-            quat_to_matrix(quat[a], ra)
-            quat_to_matrix(quat[b], rb)
-            nc = box_box(pos[a], ra, half[a], pos[b], rb, half[b], m, out_p, out_n, out_sep, out_feat,
-                         work, iwork)
+            nc = box_box(pos, rot, half, a, b, m, out_p, out_n, out_sep, out_feat, work, iwork)
             for q in range(nc):
                 k = _emit(cf, ci, k, a, b, out_p[q, 0], out_p[q, 1], out_p[q, 2],
                           out_n[q, 0], out_n[q, 1], out_n[q, 2], out_sep[q], out_feat[q], 1)
