@@ -479,22 +479,27 @@ def integrate_positions(pos, quat, vel, angvel, inv_mass, sleeping, gx, gy, gz, 
 
 
 @njit(**HOT)
-def project_contacts(cf, ci, nc, pos, quat, inv_mass, inv_iso, iw, fraction, allowed, sphere_allowed) -> None:
+def project_contacts(cf, ci, nc, pos, quat, inv_mass, inv_iso, iw, fraction, sphere_fraction, allowed,
+                     sphere_allowed) -> None:
     """Position projection (NGS, as Box2D 2.x): moves bodies apart by ``fraction`` of each contact's
-    penetration beyond ``allowed`` (``sphere_allowed`` for a sphere's contact, ci CROT = 0), without
-    touching velocities. Soft contacts alone sag under a heavy pile (the spring needs the overlap to
-    carry the weight); this takes the sag out."""
+    penetration beyond ``allowed`` (``sphere_fraction`` and ``sphere_allowed`` for a sphere's
+    contact, ci CROT = 0), without touching velocities. Soft contacts alone sag under a heavy pile
+    (the spring needs the overlap to carry the weight); this takes the sag out."""
     for c in range(nc):
+        turns = ci[c, CROT] != 0
+        frac = fraction if turns else sphere_fraction
+        if frac == 0.0:
+            continue
         a = ci[c, CA]
         b = ci[c, CB]
-        allow = allowed if ci[c, CROT] else sphere_allowed
+        allow = allowed if turns else sphere_allowed
         nx, ny, nz = cf[c, NX], cf[c, NY], cf[c, NZ]
         rax, ray, raz = cf[c, RAX], cf[c, RAY], cf[c, RAZ]
         rbx, rby, rbz = cf[c, RBX], cf[c, RBY], cf[c, RBZ]
         s = _separation(cf, ci, c, a, b, pos, quat, nx, ny, nz, rax, ray, raz, rbx, rby, rbz)
         if s >= -allow:
             continue
-        lam = -fraction * (s + allow) * cf[c, NMASS]
+        lam = -frac * (s + allow) * cf[c, NMASS]
         px, py, pz = lam * nx, lam * ny, lam * nz
         _move(pos, quat, inv_mass, inv_iso, iw, a, -1.0, rax, ray, raz, px, py, pz)
         if b >= 0:

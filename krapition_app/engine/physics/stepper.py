@@ -62,8 +62,8 @@ def run_substeps(
     gx, gy, gz, dt, substeps, contact_hertz, sphere_contact_hertz, contact_zeta, joint_hertz, joint_zeta,
     max_push,
     restitution_threshold, angular_damping, max_speed, drag_hertz, drag_zeta, drag_angular_damping,
-    joint_projection_iterations, contact_projection, contact_projection_iterations, allowed_penetration,
-    sphere_allowed_penetration,
+    joint_projection_iterations, contact_projection, sphere_contact_projection, contact_projection_iterations,
+    allowed_penetration, sphere_allowed_penetration,
 ) -> None:
     h = dt / substeps
     inv_h = 1.0 / h
@@ -104,7 +104,7 @@ def run_substeps(
     apply_restitution(cf, ci, nc, vel, angvel, inv_mass, inv_iso, iw, restitution_threshold)
     for _ in range(contact_projection_iterations):
         project_contacts(cf, ci, nc, pos, quat, inv_mass, inv_iso, iw, contact_projection,
-                         allowed_penetration, sphere_allowed_penetration)
+                         sphere_contact_projection, allowed_penetration, sphere_allowed_penetration)
     if contact_projection_iterations > 0:  # joints have the last word: they must not stretch
         for _ in range(joint_projection_iterations):
             if jkind.shape[0] <= DIRECT_PROJECTION_LIMIT:

@@ -166,20 +166,25 @@ def test_wide_passes_match_the_scalar_ones_in_the_same_order(seed: int) -> None:
 
 
 def test_both_solvers_settle_the_same_pile() -> None:
-    """Whole steps (different contact orders, so not equal): the same pile, at rest, as high."""
-    heights = []
-    for wide in (True, False):
-        rng = np.random.default_rng(5)  # the same jitter for both
-        sim = _pile(0, 0, wide)
-        for i in range(196):  # four layers of 7 x 7 spheres, jittered
-            x, y = (i % 7 - 3) * 0.09 + rng.uniform(-0.005, 0.005), (i // 7 % 7 - 3) * 0.09
-            sim.add_body("sphere", 0.04, position=(x, y, 0.2 + 0.09 * (i // 49)))
-        for _ in range(150):
-            sim.step()
-        z = sim.bodies.pos[6:sim.n, 2]
-        assert np.all(np.isfinite(z)) and float(np.abs(sim.bodies.vel[:sim.n]).max()) < 0.2
-        heights.append(float(z.mean()))
-    assert abs(heights[0] - heights[1]) < 0.003
+    """Whole steps (different contact orders, so not equal): the same pile, at rest, as high. A heap
+    is chaotic: one jittered pile's mean height differs between the orders by up to ~3.5 mm either
+    way, and a straggler may still be rolling off it, so the test takes five jitters."""
+    heights = {True: [], False: []}
+    for seed in range(5, 10):
+        for wide in (True, False):
+            rng = np.random.default_rng(seed)  # the same jitter for both
+            sim = _pile(0, 0, wide)
+            for i in range(196):  # four layers of 7 x 7 spheres, jittered
+                x, y = (i % 7 - 3) * 0.09 + rng.uniform(-0.005, 0.005), (i // 7 % 7 - 3) * 0.09
+                sim.add_body("sphere", 0.04, position=(x, y, 0.2 + 0.09 * (i // 49)))
+            for _ in range(150):
+                sim.step()
+            z = sim.bodies.pos[6:sim.n, 2]
+            speed = np.linalg.norm(sim.bodies.vel[:sim.n], axis=1)
+            # at rest: 9 in 10 at gravity's residual speed per frame (~0.02 m/s), nothing flying
+            assert np.all(np.isfinite(z)) and float(np.percentile(speed, 90)) < 0.05 and speed.max() < 0.5
+            heights[wide].append(float(z.mean()))
+    assert abs(np.mean(heights[True]) - np.mean(heights[False])) < 0.003
 
 
 def test_settings_switch_the_wide_solver_off() -> None:
