@@ -20,6 +20,7 @@ from .contacts_table import MAX_BODIES_FOR_KEYS, ContactTable
 from .errors import InvalidCommandError, UnknownBodyError, UnknownDragError
 from .islands import update_sleep, wake_touched
 from .joints import hinge_angle
+from .manifolds import load_lanes
 from .narrowphase import collide
 from .raycast import raycast
 from .solver import prepare_contacts, update_world_inertia
@@ -574,10 +575,13 @@ class Simulation:
                          bd.material[:n], len(self.materials), self.friction_table, self.restitution_table,
                          ct.prev_start, ct.prev_other, ct.prev_local, ct.prev_impulses, s.warm_start_distance,
                          *self.gravity, wide.lanes, wide.wf, wide.wi)
+        mf = wide.manifolds
+        load_lanes(ct.cf, ct.ci, mf.morig, mf.mslots, mf.nchunks, pos, quat, inv_mass, mf.wf, mf.wi)
         g = self.gravity
         run_substeps(
             ct.cf, ct.ci, nc,
             wide.wf, wide.wi, wide.worig, wide.ccnt, wide.nchunks, wide.sc, wide.rows, wide.nrows,
+            mf.wf, mf.wi, mf.morig, mf.mccnt, mf.mslots, mf.nchunks, mf.sc,
             pos, quat, vel, angvel, inv_mass, bd.inv_iso[:n], iw, sleeping,
             jt.kind[:jn], jt.a[:jn], jt.b[:jn], jt.local_a[:jn], jt.local_b[:jn], jt.axis_a[:jn],
             jt.axis_b[:jn], jt.ref_a[:jn], jt.ref_b[:jn], jt.limits[:jn], jt.has_limit[:jn], jt.length[:jn],

@@ -114,9 +114,10 @@ def prepare_contacts(cf, ci, nc, pos, quat, vel, angvel, inv_mass, inv_iso, iw, 
     """Completes each contact row: anchors, effective masses, material coefficients, frame-start
     velocities, and the warm-start impulses of the same feature last frame. A contact with a lane
     in the wide solver (``lanes[c] >= 0``; ``lanes`` is empty when it is off) goes to its chunk,
-    and its row keeps only what the passes after the substeps read. Contacts go in contact order
-    even so: reading the rows and last frame's buckets in order saves more than streaming the lane
-    writes would (measured: lane order made this pass twice as slow).
+    and its row keeps only what the passes after the substeps read. (Box manifolds are completed
+    here like the scalar rows; ``manifolds.load_lanes`` then copies them into their lanes.)
+    Contacts go in contact order even so: reading the rows and last frame's buckets in order saves
+    more than streaming the lane writes would (measured: lane order made this pass twice as slow).
 
     A contact whose separation follows the centres alone (ci CROT = 0: two spheres, a sphere and the
     ground or a static box) is its pair's only point: it inherits last frame's point of the same pair

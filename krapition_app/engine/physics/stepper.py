@@ -35,6 +35,7 @@ from .joints import (
     warm_start_drags,
     warm_start_joints,
 )
+from .manifolds import solve_manifolds, store_manifold_state, warm_start_manifolds
 from .solver import (
     apply_restitution,
     contact_softness,
@@ -55,6 +56,7 @@ DIRECT_PROJECTION_LIMIT = 48
 def run_substeps(
     cf, ci, nc,
     wf, wi, worig, ccnt, nchunks, sc, rows, nrows,
+    bwf, bwi, morig, mccnt, mslots, mnchunks, bsc,
     pos, quat, vel, angvel, inv_mass, inv_iso, iw, sleeping,
     jkind, ja, jb, jlocal_a, jlocal_b, jaxis_a, jaxis_b, jref_a, jref_b, jlimits, jhas_limit, jlength,
     jimpulse,
@@ -68,8 +70,9 @@ def run_substeps(
     h = dt / substeps
     inv_h = 1.0 / h
     soft = contact_softness(contact_hertz, sphere_contact_hertz, contact_zeta, h)
-    # the wide lanes hold sphere contacts only (ci CROT = 0)
+    # the wide lanes hold sphere contacts (ci CROT = 0), the manifold lanes box contacts (CROT = 1)
     br, ms, isc, sbr, sms, sisc = soft[0, 0], soft[0, 1], soft[0, 2], soft[0, 3], soft[0, 4], soft[0, 5]
+    bbr, bms, bisc, bsbr, bsms, bsisc = soft[1, 0], soft[1, 1], soft[1, 2], soft[1, 3], soft[1, 4], soft[1, 5]
     jbr, jms, jisc = make_soft(joint_hertz, joint_zeta, h)
     dbr, dms, disc = make_soft(drag_hertz, drag_zeta, h)
     dmax = dmax_force * h
@@ -80,6 +83,7 @@ def run_substeps(
                           angvel, inv_mass, iw)
         # the coloured contacts by the wide kernels, then the rest by the scalar ones
         warm_start_chunks(wf, wi, ccnt, nchunks, sc, vel, angvel, inv_mass, inv_iso)
+        warm_start_manifolds(bwf, bwi, mccnt, mslots, mnchunks, bsc, vel, angvel, inv_mass, inv_iso, iw)
         warm_start_contacts(cf, ci, rows, nrows, vel, angvel, inv_mass, inv_iso, iw)
         solve_drags(dbody, dlocal, dtarget, dimpulse, dmax, pos, quat, vel, angvel, inv_mass, iw,
                     dbr, dms, disc, drag_angular_damping, h)
@@ -87,6 +91,8 @@ def run_substeps(
                      jlength, jimpulse, pos, quat, vel, angvel, inv_mass, iw, inv_h, True, jbr, jms, jisc)
         solve_chunks(wf, wi, ccnt, nchunks, sc, pos, vel, angvel, inv_mass, inv_iso, inv_h, True, br, ms, isc,
                      sbr, sms, sisc, max_push, gx, gy, gz)
+        solve_manifolds(bwf, bwi, mccnt, mslots, mnchunks, bsc, pos, quat, vel, angvel, inv_mass, inv_iso, iw,
+                        inv_h, True, bbr, bms, bisc, bsbr, bsms, bsisc, max_push, gx, gy, gz)
         solve_contacts(cf, ci, rows, nrows, pos, quat, vel, angvel, inv_mass, inv_iso, iw, inv_h, True, soft,
                        max_push)
         integrate_positions(pos, quat, vel, angvel, inv_mass, sleeping, gx, gy, gz, h)
@@ -94,6 +100,8 @@ def run_substeps(
                      jlength, jimpulse, pos, quat, vel, angvel, inv_mass, iw, inv_h, False, jbr, jms, jisc)
         solve_chunks(wf, wi, ccnt, nchunks, sc, pos, vel, angvel, inv_mass, inv_iso, inv_h, False, br, ms,
                      isc, sbr, sms, sisc, max_push, gx, gy, gz)
+        solve_manifolds(bwf, bwi, mccnt, mslots, mnchunks, bsc, pos, quat, vel, angvel, inv_mass, inv_iso, iw,
+                        inv_h, False, bbr, bms, bisc, bsbr, bsms, bsisc, max_push, gx, gy, gz)
         solve_contacts(cf, ci, rows, nrows, pos, quat, vel, angvel, inv_mass, inv_iso, iw, inv_h, False, soft,
                        max_push)
         for _ in range(joint_projection_iterations):
@@ -101,6 +109,7 @@ def run_substeps(
                 project_points_direct(jkind, ja, jb, jlocal_a, jlocal_b, pos, quat, inv_mass, iw)
             project_joints(jkind, ja, jb, jlocal_a, jlocal_b, jlength, pos, quat, inv_mass, iw, 1.0)
     store_state(wf, worig, ccnt, nchunks, cf)
+    store_manifold_state(bwf, morig, mccnt, mnchunks, cf)
     apply_restitution(cf, ci, nc, vel, angvel, inv_mass, inv_iso, iw, restitution_threshold)
     for _ in range(contact_projection_iterations):
         project_contacts(cf, ci, nc, pos, quat, inv_mass, inv_iso, iw, contact_projection,

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import math
 
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 # error_model="numpy": no zero-division checks (branches) in the hot loops; still no fastmath, so
 # results stay bit-identical run to run
@@ -151,3 +154,38 @@ def mat_vec_row(m, i, x: float, y: float, z: float) -> tuple[float, float, float
         m[i, 1, 0] * x + m[i, 1, 1] * y + m[i, 1, 2] * z,
         m[i, 2, 0] * x + m[i, 2, 1] * y + m[i, 2, 2] * z,
     )
+
+
+@njit(**JIT, inline="always")
+def relative_velocity(vax, vay, vaz, wax, way, waz, vbx, vby, vbz, wbx, wby, wbz, rax, ray, raz, rbx, rby,
+                      rbz):
+    """Velocity of b's contact point relative to a's, in the scalar solver's operation order."""
+    vx = -(vax + way * raz - waz * ray) + (vbx + wby * rbz - wbz * rby)
+    vy = -(vay + waz * rax - wax * raz) + (vby + wbz * rbx - wbx * rbz)
+    vz = -(vaz + wax * ray - way * rax) + (vbz + wbx * rby - wby * rbx)
+    return vx, vy, vz
+
+
+@intrinsic
+def prefetch(typingctx, arr, index):
+    """Asks the CPU to bring the cache line of ``arr[index]`` (``index``: an int, or a tuple for an
+    n-d array) into its caches ahead of use (LLVM's prefetch: read, high locality). For data read
+    as dozens of interleaved streams, or rows in an order no hardware prefetcher can guess."""
+    sig = types.void(arr, index)
+    n_indices = len(index) if isinstance(index, types.BaseTuple) else 1
+
+    def codegen(context, builder, signature, args):
+        array_type = signature.args[0]
+        array = context.make_array(array_type)(context, builder, args[0])
+        indices = cgutils.unpack_tuple(builder, args[1], n_indices) if n_indices > 1 else [args[1]]
+        pointer = cgutils.get_item_pointer(context, builder, array_type, array, indices, wraparound=False)
+        byte_pointer = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        function = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [byte_pointer, i32, i32, i32]), "llvm.prefetch.p0")
+        # read (0), high temporal locality (3), data cache (1)
+        builder.call(function, [builder.bitcast(pointer, byte_pointer), ir.Constant(i32, 0),
+                                ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return sig, codegen

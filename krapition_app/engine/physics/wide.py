@@ -12,12 +12,11 @@ a fixed body, speculative bias s/h, max_push, clamped accumulated impulses, the 
 two tangent impulses, and the MAXJN/APPROACH/JSUM bookkeeping of restitution and contact events.
 
 Which contacts: those whose separation follows the centres alone (ci CROT = 0: two spheres, a sphere
-and the ground or a static box). A contact involving a box that moves (its anchors turn with the
-body, and it needs the full inverse inertia) stays with the scalar kernels: measured on a 3,000-box
-pile, the wide form (quat rotations and 12 inertia entries gathered per contact) was no faster than
-the scalar one, and writing its lanes cost more than it saved. So do the contacts that fit no colour
-and those where neither body moves. The scalar kernels solve these ``rows`` after the chunks in every
-pass, with their kind's coefficients (``solver.contact_softness``; the lanes use the spheres').
+and the ground or a static box), one per lane. Contacts with a box that turns go to ``manifolds``,
+one manifold per lane (gathered per point, their state cost more than the lanes saved). The
+contacts that fit no colour and those where neither body moves stay with the scalar kernels, which
+solve these ``rows`` after the chunks in every pass, with their kind's coefficients
+(``solver.contact_softness``; the lanes use the spheres').
 
 Layout: one float array ``wf`` of chunks; in chunk k, field F of lane l is ``wf[(k * NF + F) * FS +
 l]`` (column-major, every field a contiguous run). The field offsets are compile-time constants, which
@@ -39,8 +38,10 @@ import math
 import numpy as np
 from numba import njit
 
+from .colouring import NCOL, take_colour
 from .contacts_table import APPROACH, CA, CB, CROT, JN, JSUM, JT1, JT2, MAXJN
-from .vecmath import HOT, JIT, tangent_basis
+from .manifolds import IN_MANIFOLD, Manifolds
+from .vecmath import HOT, JIT, relative_velocity, tangent_basis
 
 #: lanes per chunk. A chunk's fields and its scratch (42 x FS doubles, 45 KiB) stay in the L2 cache;
 #: measured against 64 lanes (24 KiB, within L1) in one process, frames interleaved: 4-5 % less
@@ -52,8 +53,6 @@ CH = 128
 #: relax pass ran 1.1 to 1.8 ms on the same contacts depending on where the scratch happened to be
 #: allocated. One cache line of padding spreads 64 fields over distinct lines modulo 4 KiB.
 FS = CH + 8
-#: colours per frame (one bit each in a body's mask); a contact that fits none goes to the scalar rows
-NCOL = 64
 
 # chunk fields: frame constants, then the accumulated state
 W_NX, W_NY, W_NZ = 0, 1, 2  # the contact's normal as prepared (a swapped lane uses -n)
@@ -78,16 +77,6 @@ S_KA, S_KB = 20, 21  # scalar inverse inertias (spheres)
 NS = 22
 S_P, S_CA, S_CB = 0, 3, 6  # the warm start's: impulse, its moments about a's and b's anchors
 
-_ONE = np.uint64(1)
-_FULL = np.uint64(0xFFFFFFFFFFFFFFFF)
-# the index of a single set bit by a de Bruijn multiply (numba has no count-trailing-zeros)
-_DEBRUIJN = np.uint64(0x03F79D71B4CB0A89)
-_SHIFT = np.uint64(58)
-_BIT_INDEX = np.zeros(64, dtype=np.int64)
-for _i in range(64):
-    _BIT_INDEX[((1 << _i) * 0x03F79D71B4CB0A89 & 0xFFFFFFFFFFFFFFFF) >> 58] = _i
-
-
 # ---- per frame: colouring, chunk plan, lanes ----------------------------------------------------
 @njit(**HOT)
 def colour_contacts(ci, nc, inv_mass, mask, colour) -> None:
@@ -102,38 +91,29 @@ def colour_contacts(ci, nc, inv_mass, mask, colour) -> None:
         b = ci[c, CB]
         move_a = inv_mass[a] > 0.0
         move_b = b >= 0 and inv_mass[b] > 0.0
-        used = np.uint64(0)
-        if move_a:
-            used |= mask[a]
-        if move_b:
-            used |= mask[b]
-        if ci[c, CROT] or not (move_a or move_b) or used == _FULL:
+        if ci[c, CROT] or not (move_a or move_b):
             colour[c] = -1
             continue
-        free = ~used & (used + _ONE)  # the lowest clear bit
-        colour[c] = _BIT_INDEX[(free * _DEBRUIJN) >> _SHIFT]
-        if move_a:
-            mask[a] |= free
-        if move_b:
-            mask[b] |= free
+        colour[c] = take_colour(mask, a, b, move_a, move_b)
 
 
 @njit(**HOT)
 def plan_chunks(nc, colour, count, first, ccnt, lane_of, worig, rows):
     """Orders the coloured contacts by colour, keeping contact order inside a colour, and cuts each
     colour into chunks of up to CH lanes. Fills the lane counts, ``lane_of[c]`` (chunk * CH + lane,
-    or -1), its inverse ``worig`` and the scalar ``rows`` (contact order). ``count`` and ``first``
+    or -1), its inverse ``worig`` and the scalar ``rows`` (contact order; not the contacts that went
+    into a manifold lane). ``count`` and ``first``
     (NCOL ints) are scratch. Returns (chunks, scalar rows)."""
     for k in range(NCOL):
         count[k] = 0
     nrows = 0
     for c in range(nc):
         k = colour[c]
-        if k < 0:
+        if k >= 0:
+            count[k] += 1
+        elif k != IN_MANIFOLD:
             rows[nrows] = c
             nrows += 1
-        else:
-            count[k] += 1
     nchunks = 0
     for k in range(NCOL):
         first[k] = nchunks
@@ -288,15 +268,6 @@ def _store_vel(sc, l_, vax, vay, vaz, wax, way, waz, vbx, vby, vbz, wbx, wby, wb
 
 
 @njit(**JIT, inline="always")
-def _rel_vel(vax, vay, vaz, wax, way, waz, vbx, vby, vbz, wbx, wby, wbz, rax, ray, raz, rbx, rby, rbz):
-    """Velocity of b's contact point relative to a's, in the scalar solver's operation order."""
-    vx = -(vax + way * raz - waz * ray) + (vbx + wby * rbz - wbz * rby)
-    vy = -(vay + waz * rax - wax * raz) + (vby + wbz * rbx - wbx * rbz)
-    vz = -(vaz + wax * ray - way * rax) + (vbz + wbx * rby - wby * rbx)
-    return vx, vy, vz
-
-
-@njit(**JIT, inline="always")
 def _apply(ma, mb, ka, kb, rax, ray, raz, rbx, rby, rbz, px, py, pz, vax, vay, vaz, wax, way, waz, vbx, vby,
            vbz, wbx, wby, wbz):
     """Impulse P at the contact: -P on a, +P on b (as the scalar ``_apply``); returns the new
@@ -373,7 +344,7 @@ def solve_chunks(wf, wi, ccnt, nchunks, sc, pos, vel, angvel, inv_mass, inv_iso,
             dy = -(sc[(S_PA + 1) * FS + l_] + ray) + (fb * sc[(S_PB + 1) * FS + l_] + rby)
             dz = -(sc[(S_PA + 2) * FS + l_] + raz) + (fb * sc[(S_PB + 2) * FS + l_] + rbz)
             s = dx * nx + dy * ny + dz * nz + w[W_SEP * FS + l_]
-            vx, vy, vz = _rel_vel(vax, vay, vaz, wax, way, waz, vbx, vby, vbz, wbx, wby, wbz,
+            vx, vy, vz = relative_velocity(vax, vay, vaz, wax, way, waz, vbx, vby, vbz, wbx, wby, wbz,
                                   rax, ray, raz, rbx, rby, rbz)
             vn = vx * nx + vy * ny + vz * nz
             # soft step: a speculative contact closes at most its gap; the stiffer coefficients
@@ -406,7 +377,7 @@ def solve_chunks(wf, wi, ccnt, nchunks, sc, pos, vel, angvel, inv_mass, inv_iso,
                 vax, vay, vaz, wax, way, waz, vbx, vby, vbz, wbx, wby, wbz)
             # friction: Coulomb cone clamped on the pair of tangent impulses
             limit = abs(w[W_FRICTION * FS + l_]) * jn
-            vx, vy, vz = _rel_vel(vax, vay, vaz, wax, way, waz, vbx, vby, vbz, wbx, wby, wbz,
+            vx, vy, vz = relative_velocity(vax, vay, vaz, wax, way, waz, vbx, vby, vbz, wbx, wby, wbz,
                                   rax, ray, raz, rbx, rby, rbz)
             v1 = vx * t1x + vy * t1y + vz * t1z
             v2 = vx * t2x + vy * t2y + vz * t2z
@@ -433,10 +404,12 @@ def solve_chunks(wf, wi, ccnt, nchunks, sc, pos, vel, angvel, inv_mass, inv_iso,
 class WideContacts:
     """The chunks and the scalar rows of one frame; buffers grow as needed and are reused.
 
-    Per frame: ``plan`` (after the narrow phase) colours the contacts and lays out the chunks;
-    ``solver.prepare_contacts`` writes each coloured contact into its lane (``lanes``) and completes
-    the others' rows; the substep passes run the chunks, then the scalar kernels on ``rows``;
-    ``store_state`` copies the chunks' impulses back into the contact table."""
+    Per frame: ``plan`` (after the narrow phase) colours the contacts and lays out the chunks: the
+    sphere contacts' here, the box manifolds' in ``manifolds``; ``solver.prepare_contacts`` writes
+    each coloured sphere contact into its lane (``lanes``) and completes the other rows, which
+    ``manifolds.load_lanes`` copies into the manifold lanes; the substep passes run the chunks, the
+    manifold chunks, then the scalar kernels on ``rows``; ``store_state`` and
+    ``manifolds.store_manifold_state`` copy the lanes' impulses back into the contact table."""
 
     def __init__(self) -> None:
         self.enabled = True
@@ -454,6 +427,7 @@ class WideContacts:
         self._count = np.zeros(NCOL, dtype=np.int64)
         self._first = np.zeros(NCOL, dtype=np.int64)
         self._no_lanes = np.zeros(0, dtype=np.int64)
+        self.manifolds = Manifolds()
 
     @property
     def lanes(self) -> np.ndarray:
@@ -471,6 +445,7 @@ class WideContacts:
         self.enabled = enabled
         if not enabled:
             self.nchunks = 0
+            self.manifolds.clear()
             self.nrows = nc
             self.rows[:nc] = np.arange(nc)
             return
@@ -483,6 +458,7 @@ class WideContacts:
         if self.mask.shape[0] < inv_mass.shape[0]:
             self.mask = np.zeros(max(inv_mass.shape[0], 2 * self.mask.shape[0]), dtype=np.uint64)
         colour_contacts(ci, nc, inv_mass, self.mask, self.colour)
+        self.manifolds.plan(ci, nc, inv_mass, self.mask, self.colour, self._count, self._first)
         nchunks, nrows = plan_chunks(nc, self.colour, self._count, self._first, self.ccnt, self.lane_of,
                                      self.worig, self.rows)
         if self.wf.shape[0] < nchunks * NF * FS:

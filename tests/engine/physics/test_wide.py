@@ -19,6 +19,14 @@ from hypothesis import strategies as st
 from krapition_app.engine.physics import Settings, Simulation
 from krapition_app.engine.physics import simulation as simulation_module
 from krapition_app.engine.physics.contacts_table import APPROACH, CA, CB, CROT, JN, JSUM, JT1, JT2, MAXJN
+from krapition_app.engine.physics.manifolds import (
+    IN_MANIFOLD,
+    MCH,
+    NPT,
+    solve_manifolds,
+    store_manifold_state,
+    warm_start_manifolds,
+)
 from krapition_app.engine.physics.solver import (
     contact_softness,
     integrate_positions,
@@ -47,7 +55,11 @@ def _contact_graph(seed: int, nbodies: int, ncontacts: int) -> tuple[np.ndarray,
     b = rng.integers(-1, nbodies, ncontacts)
     b = np.where(b == a, -1, b)
     ci[:, CA], ci[:, CB] = a, b
-    ci[:, CROT] = rng.random(ncontacts) < 0.1
+    ci[:, CROT] = rng.random(ncontacts) < 0.3
+    # box pairs write their points in runs: repeat some rows' pair on the next rows
+    for c in range(1, ncontacts):
+        if ci[c, CROT] and ci[c - 1, CROT] and rng.random() < 0.6:
+            ci[c, :2] = ci[c - 1, :2]
     return ci, inv_mass
 
 
@@ -58,20 +70,31 @@ def test_colouring_is_proper_complete_and_deterministic(seed: int, nbodies: int,
     wide = WideContacts()
     wide.plan(ci, ncontacts, inv_mass)
     colour = wide.colour[:ncontacts].copy()
+    mf = wide.manifolds
     lanes = [wide.worig[k * CH:k * CH + wide.ccnt[k]] for k in range(wide.nchunks)]
+    slots = mf.morig[:mf.nchunks * MCH * NPT]
+    manifold_lanes = [slots[k * MCH * NPT:(k * MCH + mf.mccnt[k]) * NPT] for k in range(mf.nchunks)]
+    in_manifolds = np.concatenate(manifold_lanes) if manifold_lanes else np.zeros(0, dtype=np.int64)
+    in_manifolds = in_manifolds[in_manifolds >= 0]
     rows = wide.rows[:wide.nrows].copy()
-    # every contact exactly once: in one lane, or in the scalar rows
-    everyone = np.concatenate([*lanes, rows]) if lanes else rows
+    # every contact exactly once: in one lane, in one manifold slot, or in the scalar rows
+    everyone = np.concatenate([*lanes, in_manifolds, rows])
     assert np.array_equal(np.sort(everyone), np.arange(ncontacts))
     assert np.array_equal(rows, np.sort(rows))  # the scalar rows keep contact order
     moving = inv_mass > 0.0
     for c in range(ncontacts):
         a, b = ci[c, CA], ci[c, CB]
         both_fixed = not moving[a] and (b < 0 or not moving[b])
-        if ci[c, CROT] or both_fixed:
-            assert colour[c] == -1  # boxes and contacts that move nothing stay scalar
+        if both_fixed:
+            assert colour[c] == -1  # contacts that move nothing stay scalar
+        if ci[c, CROT]:
+            assert colour[c] in (-1, IN_MANIFOLD)  # turning boxes: manifold lanes or scalar rows
+        else:
+            assert colour[c] != IN_MANIFOLD
         if colour[c] >= 0:
             assert wide.worig[wide.lane_of[c]] == c
+        if colour[c] == IN_MANIFOLD:
+            assert mf.morig[mf.slot_of[c]] == c
     # within a colour no moving body twice; a chunk holds one colour
     for k in range(NCOL):
         members = np.nonzero(colour == k)[0]
@@ -79,11 +102,20 @@ def test_colouring_is_proper_complete_and_deterministic(seed: int, nbodies: int,
         assert len(bodies) == len(set(bodies))
     for chunk in lanes:
         assert len(set(colour[chunk].tolist())) == 1
+    # a manifold: consecutive contacts of one pair, its colour shared by no other manifold's moving body
+    for k in range(NCOL):
+        members = np.nonzero(mf.mcolour[:mf.count] == k)[0]
+        bodies = [int(i) for m in members for i in ci[mf.mfirst[m], :2] if i >= 0 and moving[i]]
+        assert len(bodies) == len(set(bodies))
+    for m in range(mf.count):
+        pair = ci[mf.mfirst[m]:mf.mfirst[m] + mf.mcount[m], :2]
+        assert 1 <= len(pair) <= NPT and np.all(pair == pair[0])
     # deterministic: the same input gives the same plan
     again = WideContacts()
     again.plan(ci.copy(), ncontacts, inv_mass.copy())
     assert np.array_equal(again.colour[:ncontacts], colour)
     assert np.array_equal(again.worig[:wide.nchunks * CH], wide.worig[:wide.nchunks * CH])
+    assert np.array_equal(again.manifolds.morig[:slots.shape[0]], slots)
     assert np.array_equal(again.rows[:again.nrows], rows)
 
 
@@ -126,8 +158,10 @@ def _substep(d: dict[str, Any], cf: np.ndarray, ci: np.ndarray, wide: bool) -> N
     inv_mass, inv_iso, iw, g = d["inv_mass"], d["inv_iso"], d["iw"], (d["gx"], d["gy"], d["gz"])
     rows, nrows = (d["rows"], d["nrows"]) if wide else (np.arange(d["nc"]), d["nc"])
     chunks = (d["wf"], d["wi"], d["ccnt"], d["nchunks"], d["sc"])
+    manifolds = (d["bwf"], d["bwi"], d["mccnt"], d["mslots"], d["mnchunks"], d["bsc"])
     if wide:
         warm_start_chunks(*chunks, vel, angvel, inv_mass, inv_iso)
+        warm_start_manifolds(*manifolds, vel, angvel, inv_mass, inv_iso, iw)
     warm_start_contacts(cf, ci, rows, nrows, vel, angvel, inv_mass, inv_iso, iw)
     for use_bias in (True, False):
         if not use_bias:
@@ -135,16 +169,49 @@ def _substep(d: dict[str, Any], cf: np.ndarray, ci: np.ndarray, wide: bool) -> N
         if wide:
             solve_chunks(*chunks, pos, vel, angvel, inv_mass, inv_iso, inv_h, use_bias, *soft[0],
                          d["max_push"], *g)
+            solve_manifolds(*manifolds, pos, quat, vel, angvel, inv_mass, inv_iso, iw, inv_h, use_bias,
+                            *soft[1], d["max_push"], *g)
         solve_contacts(cf, ci, rows, nrows, pos, quat, vel, angvel, inv_mass, inv_iso, iw, inv_h, use_bias,
                        soft, d["max_push"])
     if wide:
         store_state(d["wf"], d["worig"], d["ccnt"], d["nchunks"], cf)
+        store_manifold_state(d["bwf"], d["morig"], d["mccnt"], d["mnchunks"], cf)
+
+
+def _box_pile(seed: int, n: int) -> Simulation:
+    """Boxes of several sizes dropped into a bin of static walls (a static box as contact side a: the
+    manifold lanes swap), on the ground and on a static slab, with a few spheres among them (a
+    sphere against a moving box is a one-point manifold)."""
+    rng = np.random.default_rng(seed)
+    sim = Simulation(settings=Settings(sleeping=False))
+    for x, y, half in ((0.34, 0.0, (0.02, 0.36, 0.3)), (-0.34, 0.0, (0.02, 0.36, 0.3)),
+                       (0.0, 0.34, (0.36, 0.02, 0.3)), (0.0, -0.34, (0.36, 0.02, 0.3))):
+        sim.add_body("box", half, position=(x, y, 0.3), static=True)
+    sim.add_body("box", (0.15, 0.15, 0.02), position=(0.15, 0.15, 0.02), static=True)
+    for i in range(n):
+        p = (rng.uniform(-0.28, 0.28), rng.uniform(-0.28, 0.28), 0.08 + 0.07 * (i // 8))
+        if i % 9 == 4:
+            sim.add_body("sphere", 0.03, material="rubber", position=p)
+        else:
+            sim.add_body("box", tuple(rng.uniform(0.02, 0.05, 3)), material=("wood", "metal")[i % 2],
+                         position=p, velocity=tuple(rng.uniform(-0.3, 0.3, 3)))
+    return sim
+
+
+def _wide_order(w: dict[str, Any]) -> np.ndarray:
+    """The contacts in the order the wide passes solve them: the sphere chunks' lanes, the manifold
+    chunks' lanes point after point (lanes are independent, so lane after lane is the same), then
+    the scalar rows."""
+    lanes = [w["worig"][k * CH:k * CH + w["ccnt"][k]] for k in range(w["nchunks"])]
+    slots = [w["morig"][k * MCH * NPT:(k * MCH + w["mccnt"][k]) * NPT] for k in range(w["mnchunks"])]
+    slots = [m[m >= 0] for m in slots]
+    return np.concatenate([*lanes, *slots, w["rows"][:w["nrows"]]])
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.integers(0, 2**32 - 1))
-def test_wide_passes_match_the_scalar_ones_in_the_same_order(seed: int) -> None:
-    wide_sim = _pile(seed, 60, True)
+@given(st.integers(0, 2**32 - 1), st.sampled_from(["spheres", "boxes"]))
+def test_wide_passes_match_the_scalar_ones_in_the_same_order(seed: int, scene: str) -> None:
+    wide_sim = _pile(seed, 60, True) if scene == "spheres" else _box_pile(seed, 60)
     for _ in range(25):  # a settling heap, with warm-start impulses from the frames before
         wide_sim.step()
     scalar_sim = copy.deepcopy(wide_sim)
@@ -152,11 +219,12 @@ def test_wide_passes_match_the_scalar_ones_in_the_same_order(seed: int) -> None:
     w = _capture(wide_sim)
     s = _capture(scalar_sim)
     nc = w["nc"]
-    assert nc == s["nc"] and w["nchunks"] > 0 and w["nrows"] > 0
+    assert nc == s["nc"] and w["mnchunks"] > 0
+    assert w["nchunks"] > 0 if scene == "spheres" else w["nrows"] < nc // 10
     assert w["pos"].tobytes() == s["pos"].tobytes()
-    # the scalar kernels over the whole table, in the wide pass's order: chunks, then the rows
-    order = np.concatenate([*(w["worig"][k * CH:k * CH + w["ccnt"][k]] for k in range(w["nchunks"])),
-                            w["rows"][:w["nrows"]]])
+    # the scalar kernels over the whole table, in the wide passes' order
+    order = _wide_order(w)
+    assert np.array_equal(np.sort(order), np.arange(nc))
     cf, ci = s["cf"][order].copy(), s["ci"][order].copy()
     _substep(s, cf, ci, wide=False)
     _substep(w, w["cf"], w["ci"], wide=True)
