@@ -67,7 +67,7 @@ from .contacts_table import (
     TMASS1,
     TMASS2,
 )
-from .vecmath import HOT, JIT, prefetch, relative_velocity, tangent_basis
+from .vecmath import HOT, JIT, prefetch, relative_velocity, rotate, tangent_basis
 
 #: manifolds per chunk; a chunk's fields (92 x MFS doubles) and scratch stay in the L2 cache
 MCH = 64
@@ -212,7 +212,7 @@ def write_point(bwf, bwi, slot, pos, quat, inv_mass, a, b, n, ra, rb, la, lb, ma
     fixed_b = swap or b < 0 or inv_mass[b] <= 0.0
     if swap:
         ga = b
-        qx, qy, qz = _rotate(quat[a, 0], quat[a, 1], quat[a, 2], quat[a, 3], lax, lay, laz)
+        qx, qy, qz = rotate(quat[a, 0], quat[a, 1], quat[a, 2], quat[a, 3], lax, lay, laz)
         xbx, xby, xbz = pos[a, 0] + qx, pos[a, 1] + qy, pos[a, 2] + qz
         rax, ray, raz, rbx, rby, rbz = rbx, rby, rbz, rax, ray, raz
         lax, lay, laz = lbx, lby, lbz
@@ -221,7 +221,7 @@ def write_point(bwf, bwi, slot, pos, quat, inv_mass, a, b, n, ra, rb, la, lb, ma
         if b < 0:
             xbx, xby, xbz = lbx, lby, lbz  # the static world's anchor is the world point
         elif fixed_b:
-            qx, qy, qz = _rotate(quat[b, 0], quat[b, 1], quat[b, 2], quat[b, 3], lbx, lby, lbz)
+            qx, qy, qz = rotate(quat[b, 0], quat[b, 1], quat[b, 2], quat[b, 3], lbx, lby, lbz)
             xbx, xby, xbz = pos[b, 0] + qx, pos[b, 1] + qy, pos[b, 2] + qz
         else:
             xbx, xby, xbz = lbx, lby, lbz
@@ -295,15 +295,6 @@ def store_manifold_state(bwf, morig, mccnt, nchunks, cf) -> None:
 
 
 # ---- per substep: the passes ---------------------------------------------------------------------
-@njit(**JIT, inline="always")
-def _rotate(w, x, y, z, vx, vy, vz):
-    """``vecmath.quat_rotate`` on scalars, operation for operation."""
-    tx = 2.0 * (y * vz - z * vy)
-    ty = 2.0 * (z * vx - x * vz)
-    tz = 2.0 * (x * vy - y * vx)
-    return (vx + w * tx + (y * tz - z * ty), vy + w * ty + (z * tx - x * tz), vz + w * tz + (x * ty - y * tx))
-
-
 @njit(**JIT, inline="always")
 def _gather_motion(g, sc, n, vel, angvel, inv_mass, inv_iso, iw) -> None:
     """Velocities, inverse masses and inertias of the chunk's bodies; a fixed b's (gathered from a)
@@ -491,11 +482,11 @@ def _solve_slot(w, g, sc, n, P, inv_h, use_bias, br, ms, isc, sbr, sms, sisc, ma
         rbx, rby, rbz = w[(P + P_RBX) * MFS + l_], w[(P + P_RBY) * MFS + l_], w[(P + P_RBZ) * MFS + l_]
         # separation from the current poses: anchors turned by the bodies' rotations (a fixed b:
         # its anchor's world point)
-        qax, qay, qaz = _rotate(sc[S_QA * MFS + l_], sc[(S_QA + 1) * MFS + l_], sc[(S_QA + 2) * MFS + l_],
+        qax, qay, qaz = rotate(sc[S_QA * MFS + l_], sc[(S_QA + 1) * MFS + l_], sc[(S_QA + 2) * MFS + l_],
                                 sc[(S_QA + 3) * MFS + l_], w[(P + P_LAX) * MFS + l_],
                                 w[(P + P_LAY) * MFS + l_], w[(P + P_LAZ) * MFS + l_])
         lbx, lby, lbz = w[(P + P_LBX) * MFS + l_], w[(P + P_LBY) * MFS + l_], w[(P + P_LBZ) * MFS + l_]
-        qbx, qby, qbz = _rotate(sc[S_QB * MFS + l_], sc[(S_QB + 1) * MFS + l_], sc[(S_QB + 2) * MFS + l_],
+        qbx, qby, qbz = rotate(sc[S_QB * MFS + l_], sc[(S_QB + 1) * MFS + l_], sc[(S_QB + 2) * MFS + l_],
                                 sc[(S_QB + 3) * MFS + l_], lbx, lby, lbz)
         moving_b = fb == 1.0
         xbx = sc[S_PB * MFS + l_] + qbx if moving_b else lbx

@@ -14,7 +14,7 @@ from numba import njit
 from .boxbox import WORK_ROWS, box_box
 from .contacts_table import CA, CB, CNEW, CROT, NX, NY, NZ, PX, PY, PZ, SEP
 from .state import SPHERE
-from .vecmath import HOT, JIT, quat_rotate_inv, quat_to_matrix
+from .vecmath import HOT, JIT, quat_rotate_inv, quat_to_matrix, rotate
 
 
 @njit(**JIT, inline="always")
@@ -70,8 +70,8 @@ def _sphere_box(cs, r, cb, qb, hb, margin):
             sep = -pz - r
     # back to world
     w, x, y, z = qb[0], qb[1], qb[2], qb[3]
-    nx, ny, nz = _rot(w, x, y, z, nlx, nly, nlz)
-    sx, sy, sz = _rot(w, x, y, z, qx, qy, qz)
+    nx, ny, nz = rotate(w, x, y, z, nlx, nly, nlz)
+    sx, sy, sz = rotate(w, x, y, z, qx, qy, qz)
     sx += cb[0]
     sy += cb[1]
     sz += cb[2]
@@ -80,14 +80,6 @@ def _sphere_box(cs, r, cb, qb, hb, margin):
     py_ = 0.5 * (sy + cs[1] - r * ny)
     pz_ = 0.5 * (sz + cs[2] - r * nz)
     return True, px_, py_, pz_, nx, ny, nz, sep
-
-
-@njit(**JIT, inline="always")
-def _rot(w, x, y, z, vx, vy, vz):
-    tx = 2.0 * (y * vz - z * vy)
-    ty = 2.0 * (z * vx - x * vz)
-    tz = 2.0 * (x * vy - y * vx)
-    return (vx + w * tx + (y * tz - z * ty), vy + w * ty + (z * tx - x * tz), vz + w * tz + (x * ty - y * tx))
 
 
 @njit(**JIT)

@@ -22,6 +22,16 @@ HOT = {**JIT, "_nrt": False}
 
 
 @njit(**JIT, inline="always")
+def rotate(w, x, y, z, vx, vy, vz) -> tuple[float, float, float]:
+    """Rotates (vx, vy, vz) by the unit quaternion (w, x, y, z) given as scalars (``quat_rotate``'s
+    operations)."""
+    tx = 2.0 * (y * vz - z * vy)
+    ty = 2.0 * (z * vx - x * vz)
+    tz = 2.0 * (x * vy - y * vx)
+    return (vx + w * tx + (y * tz - z * ty), vy + w * ty + (z * tx - x * tz), vz + w * tz + (x * ty - y * tx))
+
+
+@njit(**JIT, inline="always")
 def quat_rotate(q, vx: float, vy: float, vz: float) -> tuple[float, float, float]:
     """Rotates (vx, vy, vz) by the unit quaternion q = (w, x, y, z)."""
     w, x, y, z = q[0], q[1], q[2], q[3]
