@@ -148,12 +148,12 @@ def colour_manifolds(ci, nc, inv_mass, mask, colour, mfirst, mcount, mcolour) ->
 
 
 @njit(**HOT)
-def plan_manifold_chunks(nm, mfirst, mcount, mcolour, count, first, mccnt, mslots, slot_of, morig) -> int:
+def plan_manifold_chunks(nm, mfirst, mcount, mcolour, count, first, mccnt, mslots, morig) -> int:
     """Orders the manifolds by colour, and inside a colour by point count (most first, then manifold
     order), and cuts each colour into chunks of up to MCH lanes. Fills the lane counts, ``mslots[k *
-    NPT + p]`` (the lanes of chunk k with a point in slot p: a prefix, as counts fall), ``slot_of[c]``
-    (lane * NPT + point slot) for each manifold contact and its inverse ``morig`` (-1: an empty
-    slot). ``count`` and ``first`` (NCOL ints) are scratch. Returns the chunk count."""
+    NPT + p]`` (the lanes of chunk k with a point in slot p: a prefix, as counts fall) and
+    ``morig[lane * NPT + point slot]``, the contact in each slot (-1: an empty slot). ``count`` and
+    ``first`` (NCOL ints) are scratch. Returns the chunk count."""
     for k in range(NCOL):
         count[k] = 0
     for m in range(nm):
@@ -182,7 +182,6 @@ def plan_manifold_chunks(nm, mfirst, mcount, mcolour, count, first, mccnt, mslot
             for s in range(NPT):
                 if s < points:
                     c = mfirst[m] + s
-                    slot_of[c] = lane * NPT + s
                     morig[lane * NPT + s] = c
                     mslots[chunk * NPT + s] = l_ + 1
                 else:
@@ -578,7 +577,6 @@ class Manifolds:
     def __init__(self) -> None:
         self.nchunks = 0
         self.count = 0
-        self.slot_of = np.zeros(0, dtype=np.int64)
         self.mfirst = np.zeros(0, dtype=np.int64)
         self.mcount = np.zeros(0, dtype=np.int64)
         self.mcolour = np.zeros(0, dtype=np.int64)
@@ -593,13 +591,11 @@ class Manifolds:
              count: np.ndarray, first: np.ndarray) -> None:
         """Finds and colours this frame's manifolds (their contacts' ``colour`` becomes IN_MANIFOLD)
         and lays out their chunks. ``mask``, ``count`` and ``first`` are the caller's scratch."""
-        if self.slot_of.shape[0] < nc:
-            cap = max(nc, 2 * self.slot_of.shape[0], 64)
-            self.slot_of = np.zeros(cap, dtype=np.int64)
+        if self.mfirst.shape[0] < nc:
+            cap = max(nc, 2 * self.mfirst.shape[0], 64)
             self.mfirst = np.zeros(cap, dtype=np.int64)
             self.mcount = np.zeros(cap, dtype=np.int64)
             self.mcolour = np.zeros(cap, dtype=np.int64)
-        self.slot_of[:nc] = -1
         nm = colour_manifolds(ci, nc, inv_mass, mask, colour, self.mfirst, self.mcount, self.mcolour)
         max_chunks = nm // MCH + NCOL + 1
         if self.mccnt.shape[0] < max_chunks:
@@ -611,7 +607,7 @@ class Manifolds:
             self.wf = np.zeros(cap * MNF * MFS)
         self.count = int(nm)
         self.nchunks = int(plan_manifold_chunks(nm, self.mfirst, self.mcount, self.mcolour, count, first,
-                                                self.mccnt, self.mslots, self.slot_of, self.morig))
+                                                self.mccnt, self.mslots, self.morig))
 
     def clear(self) -> None:
         self.nchunks = 0
