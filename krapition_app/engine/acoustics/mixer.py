@@ -14,7 +14,9 @@ import numpy as np
 from numba import njit
 
 from .excitation import Excitations
+from .late import patch_late, ring_add
 from .listener import ListenerPose, output_mode_code
+from .master import LIMIT_CEILING, LIMIT_RELEASE_S, master
 from .paths import ImageSourceScratch
 from .prepare import Geometry, Prepared, prepare
 from .reverb import _OUT_L, _OUT_R, FeedbackDelayNetwork, fdn_process
@@ -26,8 +28,6 @@ from .voices import VoiceBank, assign, recompute_paths
 SAMPLE_RATE = 48_000
 #: Pa of sound pressure that maps to digital full scale (1.0): 2 Pa = 100 dB SPL
 FULL_SCALE_PA = 2.0
-LIMIT_CEILING = 0.98
-LIMIT_RELEASE_S = 0.08
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +76,14 @@ class Mixer:
             np.zeros((0, paths, 2), f32), np.zeros(0, f32), np.zeros(0, i64), np.zeros(0, f32),
         )
         self._no_ring_data = np.zeros((1, 2), np.float32)
+        # late impacts (real time): the patch buffer and the scratch voice of late.patch_late
+        self._patch = np.zeros((2, 0), np.float32)
+        self._patch_src = np.zeros(0, np.float32)
+        self._scratch_voice = (
+            np.zeros((1, m), f32), np.zeros((1, m), f32), np.zeros((1, m), f32), np.zeros((1, m), f32),
+            np.zeros((1, m), f32), np.full(1, -1, i64), np.zeros((1, m), f32), np.zeros(1, f32),
+            np.ones(1, np.uint32), np.ones(1, f32), np.zeros(1, np.int32),
+        )
         self._no_ring_index = np.zeros(8, np.int64)
 
     # ---- settings (call from the thread that calls render) -------------------------------------
@@ -150,7 +158,7 @@ class Mixer:
             return
         self._pending.append((np.asarray(frames, np.int64), rows, prepared))
 
-    def _due(self, end: int) -> tuple[np.ndarray, Excitations, Prepared] | None:
+    def _due(self, end: int, count_late: bool = True) -> tuple[np.ndarray, Excitations, Prepared] | None:
         if not self._pending or min(int(f.min()) for f, _, _ in self._pending) >= end:
             return None
         key = self._geometry.key
@@ -166,20 +174,50 @@ class Mixer:
         self._pending = [(frames[later], rows.take(later), prepared.take(later))] if len(later) else []
         idx = np.nonzero(due)[0]
         order = idx[np.argsort(frames[idx], kind="stable")]
-        late = frames[order] < self.frame
-        if late.any():
-            self.late_rows += int(late.sum())
+        if count_late:
+            self.late_rows += int((frames[order] < self.frame).sum())
         return frames[order], rows.take(order), prepared.take(order)
+
+    def patch(self, ring: FrameRing) -> int:
+        """Real time: sound the rows due before the render head in the frames already in ``ring`` and in
+        the voices (see late.py). Returns the first frame the callback had not played when they went in:
+        rows due before it start there instead (late)."""
+        head = self.frame
+        due = self._due(head, count_late=False)
+        if due is None:
+            return ring.read
+        frames, rows, p = due
+        if ring.read >= head:  # underrun: the callback passed all that was rendered; the next block has them
+            self.late_rows += int((frames < ring.read).sum())
+            self._pending.append((np.maximum(frames, ring.read), rows, p))
+            return ring.read
+        size = ring.capacity
+        if self._patch.shape[1] != size:
+            self._patch = np.zeros((2, size), np.float32)
+            self._patch_src = np.zeros(size, np.float32)
+        lo = max(ring.read, head - size)
+        v = self.voices
+        self.late_rows += patch_late(
+            head, lo, float(self.fs), v.max_voices,
+            frames, rows.body.astype(np.int64), p.src, p.pr, p.pi, p.exc, p.nin, p.npaths, p.pdelay, p.pgain,
+            p.direct_gain, p.direct_delay, p.loud,
+            v.state, v.body, v.pr, v.pi, v.zr, v.zi, v.exc, v.exc_off, v.nin, v.noise_env, v.rng, v.fade,
+            v.pos, v.npaths, v.pdelay, v.pgain, v.direct_gain, v.direct_delay, v.loud, v.counters, v.acc,
+            v.rev_acc, self._patch, self._patch_src, *self._scratch_voice,
+        )
+        return int(ring_add(ring.data, ring.index, lo, self._patch, head - lo))
 
     # ---- rendering ----------------------------------------------------------------------------------
     def render(
         self, out: np.ndarray, rev_scratch: np.ndarray | None = None, ring: FrameRing | None = None
     ) -> None:
-        """Overwrite ``out`` (n, 2) float32 with the next n frames (after volume, mute and limiter).
+        """Overwrite ``out`` (n, 2) float32 with the next n frames.
 
-        With ``ring``, the frames are also appended to it and published (the real-time engine). Voice
-        assignment, synthesis, reverb, master and the ring store are one kernel call: one release of
-        the GIL per block, so the synthesis thread waits for the interpreter at most once per block.
+        Without ``ring`` (offline) the frames are after volume, mute and limiter. With ``ring`` (the
+        real-time engine) they are the mix before the master section, which the audio callback applies
+        as it plays them; they are appended to the ring and published. Voice assignment, synthesis,
+        reverb, master and the ring store are one kernel call: one release of the GIL per block, so the
+        synthesis thread waits for the interpreter at most once per block.
         """
         n = out.shape[0]
         v = self.voices
@@ -262,31 +300,6 @@ class Mixer:
         }
 
 
-@njit(cache=True, nogil=True, fastmath=False)
-def master(out, gain_from, gain_to, limiter, ceiling, release, mono):
-    """Volume ramp, mono fold, then a stereo-linked peak limiter: |out| never exceeds ``ceiling``.
-
-    Instant attack (the gain drops to ceiling / peak on the sample that would clip), exponential release.
-    """
-    n = out.shape[0]
-    g = limiter[0]
-    for i in range(n):
-        vol = gain_from + (gain_to - gain_from) * np.float32((i + 1) / n)
-        left = out[i, 0] * vol
-        right = out[i, 1] * vol
-        if mono:
-            left = np.float32(0.5) * (left + right)
-            right = left
-        peak = max(abs(left), abs(right))
-        g = np.float32(1.0) - (np.float32(1.0) - g) * release
-        if peak * g > ceiling:
-            g = ceiling / peak
-        # the gain already keeps |x| <= ceiling; the clamp only removes float rounding above it
-        out[i, 0] = min(max(left * g, -ceiling), ceiling)
-        out[i, 1] = min(max(right * g, -ceiling), ceiling)
-    limiter[0] = g
-
-
 @njit(cache=True, nogil=True)
 def mix_block(
     f0, n, fs, max_voices,
@@ -299,8 +312,9 @@ def mix_block(
     gain_from, gain_to, limiter, ceiling, release, mono,
     ring_data, ring_index, to_ring,
 ):
-    """One block of :meth:`Mixer.render`: assign the due rows, synthesise, reverb, master, and (``to_ring``)
-    append to the frame ring and publish it. The same kernels in the same order as separate calls.
+    """One block of :meth:`Mixer.render`: assign the due rows, synthesise, reverb, then either master it
+    (offline) or (``to_ring``) append it to the frame ring and publish it, for the callback to master.
+    The same kernels in the same order as separate calls.
 
     numba's on-disk cache checks only this file, not the kernels compiled into this one (synth, voices,
     reverb, ring): the package stamps its cache with a digest of all its sources (``kernel_cache``)."""
@@ -318,8 +332,9 @@ def mix_block(
     )
     if fdn_on:
         fdn_process(rev[:n], out, fdn_buf, fdn_pos, fdn_lengths, fdn_gains, fdn_out_gain, out_l, out_r)
-    master(out, gain_from, gain_to, limiter, ceiling, release, mono)
-    if to_ring:
+    if not to_ring:
+        master(out, gain_from, gain_to, limiter, ceiling, release, mono)
+    else:
         w = ring_index[WRITE]
         ring_store(ring_data, w, out)
         ring_index[WRITE] = w + n  # publish after the data is in place

@@ -3,13 +3,17 @@
 Threads:
 
 - the caller (simulation thread) validates contacts and turns them into excitations
-  (:meth:`AudioEngine.submit`), then hands them over through a deque;
-- the synthesis thread maps each excitation's timestamp to the output frame that plays at that
-  moment plus one fixed offset (so every impact keeps its exact sub-block time), renders blocks with
-  the numba kernels (``nogil``) just in time (``guard_s`` before the callback that plays them; it
-  sleeps until that moment instead of polling) and pushes them into a lock-free ring;
-- the PortAudio callback (48 kHz, blocksize 256, latency 'low') only copies from the ring into the
-  output buffer via one njit function: no allocation of buffers, no lock, no logging, no file.
+  (:meth:`AudioEngine.submit`), then hands them over through a deque and wakes the synthesis thread;
+- the synthesis thread keeps a lock-free ring ``ahead_s`` (tens of milliseconds) of mix ahead of the
+  callback, rendered with the numba kernels (``nogil``). Each excitation's timestamp maps to the output
+  frame that plays at that moment plus one fixed offset, so every impact keeps its exact sub-block
+  time. That frame is normally already in the ring: the impact is added to the frames from there on
+  (:mod:`.late`; the synthesis is linear in the excitations) and to its voice's state for the blocks
+  still to come. So the lead costs no latency, and a render that runs slow or a machine that stalls
+  for less than the lead costs no underrun: at worst an impact sounds late;
+- the PortAudio callback (48 kHz, blocksize 256, latency 'low') copies from the ring into the output
+  buffer and applies the master section (volume, mono fold, limiter; after late impacts were added)
+  via one njit function: no allocation of buffers, no lock, no logging, no file.
 
 Robust on a loaded machine: the synthesis thread asks for real-time scheduling (``SCHED_FIFO`` at a
 low priority, see :mod:`.rtsched`; the PortAudio callback thread too, where the host API left it under
@@ -17,9 +21,9 @@ normal scheduling), and falls back quietly where the OS refuses (:attr:`AudioSta
 which). Both threads need the GIL, and a thread waiting for it gets it only when the holder drops it:
 at the latest after the interpreter's switch interval, which :meth:`AudioEngine.start` lowers from
 5 ms to 0.5 ms while audio runs. So the audio path hands the GIL over as rarely as possible: one
-kernel call per block (voices, synthesis, reverb, master and the ring store together), a callback
-kernel that keeps the GIL for its few microseconds, and a caller whose per-step work
-(:meth:`AudioEngine.submit`: excitation and preparation) runs in kernels that release it.
+kernel call per block (voices, synthesis, reverb and the ring store together), one per batch of late
+impacts, a callback kernel that keeps the GIL for its few microseconds, and a caller whose per-step
+work (:meth:`AudioEngine.submit`: excitation and preparation) runs in kernels that release it.
 
 Frame numbers are playback frames: frame F leaves the DAC at ``play_time(F)``. The clock mapping comes
 from the callback's own timestamps (``time.monotonic()`` plus PortAudio's DAC latency), taking the
@@ -31,12 +35,13 @@ The fixed offset is the latency budget, every term of it structural (:meth:`Audi
 
 - ``dac``: the device's own buffering, outputBufferDacTime - currentTime of the callback (JACK:
   one period in sync mode, two in asynchronous mode);
-- ``block``: the callback takes 256 frames at once, so an impact that just missed a block's render
-  deadline waits for the next block;
-- ``guard``: a block is rendered this long before its callback (wake-up, GIL and render time); grows
-  after an underrun, relaxes after quiet time;
+- ``block``: the callback takes 256 frames at once, so the next frame it has not taken yet can be up to
+  a block past the DAC's;
+- ``guard``: from an impact reaching the synthesis thread to it being in the ring (wake-up, GIL, the
+  late-impact kernel);
 - ``margin``: time from the contact's timestamp to its excitations reaching the synthesis thread
-  (the work in :meth:`AudioEngine.submit`); grows when an impact was late for its frame, relaxes too.
+  (the work in :meth:`AudioEngine.submit`); grows when impacts keep coming late for their frame,
+  relaxes after quiet time.
 """
 
 from __future__ import annotations
@@ -64,7 +69,7 @@ from .excitation import Excitations, excite
 from .listener import ListenerPose, output_mode_code
 from .mixer import Mixer, MixerConfig
 from .prepare import Geometry, Prepared, prepare
-from .ring import CALLBACKS, PA_UNDERFLOWS, TIMING_RECORDS, UNDERRUNS, FrameRing, callback_copy
+from .ring import CALLBACKS, PA_UNDERFLOWS, TIMING_RECORDS, UNDERRUNS, FrameRing, callback_play
 from .room import RoomSettings
 from .rtsched import SYNTH_PRIORITY, promote
 from .voices import ARRIVAL_RING
@@ -77,10 +82,10 @@ INBOX_STEPS = 512
 #: the interpreter's switch interval while audio runs (CPython's default is 5 ms): the longest an audio
 #: thread waits for the GIL while another thread runs Python
 SWITCH_INTERVAL_S = 0.0005
-#: the synthesis thread's sleep while the clock is unknown or the ring is full
-POLL_S = 0.0005
-#: the longest the synthesis thread sleeps between deadlines (it applies settings and sees underruns then)
+#: the longest the synthesis thread sleeps (it applies settings and sees underruns then); an impact wakes it
 MAX_SLEEP_S = 0.002
+#: frames of the ring (170 ms at 48 kHz): more than the longest lead
+RING_FRAMES = 8192
 #: per-block log of render slack (seconds between a block being ready and its callback)
 SLACK_LOG = 4096
 #: callbacks before the clock mapping is trusted, and how many recent ones it is taken from
@@ -95,14 +100,18 @@ class EngineConfig:
     blocksize: int = BLOCKSIZE
     #: frames of silence in the ring when the stream starts (before the clock is known)
     lead_frames: int = 512
-    #: render each block this long before the callback that plays it is due ("just in time")
-    guard_s: float = 0.003
-    #: after an underrun, or a block ready less than near_miss_s before its callback, the guard grows by
-    #: the block's lateness plus guard_step_s, up to guard_max_s (and so does the fixed offset)
-    guard_step_s: float = 0.0005
-    guard_max_s: float = 0.007
-    near_miss_s: float = 0.0005
-    #: seconds without an underrun before the guard steps back down
+    #: keep this much mix rendered ahead of the callback (the ring's lead). Impacts for frames already
+    #: rendered are added to them, so the lead adds no latency; a render that runs slow or a stall of the
+    #: machine shorter than it costs no underrun
+    ahead_s: float = 0.02
+    #: after an underrun, or a block ready less than near_miss_s before its callback, the lead grows by
+    #: the block's lateness plus ahead_step_s, up to ahead_max_s; it relaxes after guard_relax_s
+    ahead_step_s: float = 0.004
+    ahead_max_s: float = 0.06
+    near_miss_s: float = 0.004
+    #: from an impact reaching the synthesis thread to it being in the ring (a term of the fixed offset)
+    guard_s: float = 0.002
+    #: seconds without an underrun, a near miss or a late impact before the lead or margin steps back down
     guard_relax_s: float = 10.0
     #: frames the synthesis thread renders at a time: a whole block, one kernel call (one GIL hand-over)
     chunk_frames: int = BLOCKSIZE
@@ -181,11 +190,13 @@ class AudioEngine:
         self._device_choice: int | str | None = None
         self._offset = -1
         self._guard = self.config.guard_s
+        self._ahead = self.config.ahead_s
+        self._last_near_miss = 0.0
+        self._wake = threading.Event()  # set by submit: an impact to place
         self._dac = 0.0
         self._seen_underruns = 0
         self._origin = 0.0
         self._origin_count = -1
-        self._last_underrun = 0.0
         self._margin = self.config.margin_frames
         self._last_late = 0.0
         self._late_placements = 0
@@ -194,6 +205,8 @@ class AudioEngine:
         self._blocks_ready = 0
         self._placements = np.zeros((PLACEMENT_LOG, 2), np.float64)
         self._placed = 0
+        #: impacts scheduled but not yet in the ring: (placement log slot, target frame, clock known)
+        self._unsettled: list[tuple[int, int, bool]] = []
         self._rejected = 0
         self._switch_interval: float | None = None
         self._realtime = ""
@@ -214,11 +227,12 @@ class AudioEngine:
             self._stop_locked()
             self._device_choice = device
             self.mixer = Mixer(self.config.mixer, self._room, self._listener, self._mode)
-            self.mixer.set_volume(self._volume)
-            self.mixer.set_muted(self._muted)
-            self.ring = FrameRing(8192, 2, self.config.monitor_frames)
+            self.ring = FrameRing(RING_FRAMES, 2, self.config.monitor_frames, self.fs)
+            self._apply_gain(ramp=False)
+            self.ring.set_mono(self._mode == "mono")
             self._offset = -1
             self._guard = self.config.guard_s
+            self._ahead = self.config.ahead_s
             self._margin = self.config.margin_frames
             self._late_placements = 0
             self._late_rate = 0.0
@@ -428,6 +442,7 @@ class AudioEngine:
         if len(rows) and self._status.running:
             # paths, poles and air absorption are worked out here (numba, no GIL), not in the audio thread
             self._inbox.append((stamp, rows, prepare(rows, self._geometry)))
+            self._wake.set()
         if not (self.config.events and self._uri_of is not None and len(rows)):
             return []
         return acoustic_events(
@@ -513,7 +528,7 @@ class AudioEngine:
         if not self._callback_tid:  # once: the synthesis thread may raise this thread's priority
             self._callback_tid = threading.get_native_id()
         ring = self.ring
-        callback_copy(
+        callback_play(
             outdata,
             ring.data,
             ring.index,
@@ -524,6 +539,7 @@ class AudioEngine:
             self._clock(),
             time_info.outputBufferDacTime - time_info.currentTime,
             status.output_underflow,
+            ring.master,
         )
 
     # ---- the synthesis thread ----------------------------------------------------------------------
@@ -539,16 +555,20 @@ class AudioEngine:
                 name, value = self._commands.popitem()
             except KeyError:
                 break
-            if name == "volume":
-                mixer.set_volume(value)
-            elif name == "muted":
-                mixer.set_muted(value)
+            if name in ("volume", "muted"):
+                self._apply_gain()
             elif name == "room":
                 mixer.set_room(value)
             elif name == "listener":
                 mixer.set_listener(value)
             elif name == "mode":
                 mixer.set_output_mode(value)
+                self.ring.set_mono(value == "mono")
+
+    def _apply_gain(self, ramp: bool = True) -> None:
+        """The callback's master gain: volume over the mixer's full-scale pressure, 0 when muted."""
+        gain = 0.0 if self._muted else self._volume
+        self.ring.set_gain(gain / self.config.mixer.full_scale_pa, ramp)
 
     def _schedule_inbox(self) -> None:
         mixer = self.mixer
@@ -562,17 +582,26 @@ class AudioEngine:
         while self._inbox:
             stamp, rows, prepared = self._inbox.popleft()
             frame_now = self.frame_at(stamp)
-            if frame_now is None or self._offset < 0:
-                target = mixer.frame
-            else:
-                target = math.floor(frame_now) + self._offset
-                # too late for its frame: it sounds at the next one rendered
-                self._placement_was(late=target < mixer.frame)
+            known = frame_now is not None and self._offset >= 0
+            target = math.floor(frame_now) + self._offset if known else ring.read
             mixer.schedule(np.full(len(rows), target, np.int64), rows, prepared)
             k = self._placed % PLACEMENT_LOG
             self._placements[k, 0] = stamp
-            self._placements[k, 1] = max(target, mixer.frame)
+            self._placements[k, 1] = target
             self._placed += 1
+            self._unsettled.append((k, target, known))
+        if self._unsettled:
+            self._place_late()
+
+    def _place_late(self) -> None:
+        """Add the impacts due before the render head to the frames in the ring (see late.py); those due
+        before the first frame the callback had not played yet start there (late)."""
+        read = self.mixer.patch(self.ring)
+        for k, target, known in self._unsettled:
+            self._placements[k, 1] = max(target, read)
+            if known:
+                self._placement_was(late=target < read)
+        self._unsettled.clear()
 
     def _set_offset(self) -> None:
         self._offset = (
@@ -612,32 +641,31 @@ class AudioEngine:
         idx = np.arange(self._blocks_ready - n, self._blocks_ready) % SLACK_LOG
         return self._slack[idx].copy()
 
-    def _adapt_guard(self) -> None:
-        """An underrun after the clock settled: render earlier from now on (a longer fixed offset).
+    def _adapt(self) -> None:
+        """An underrun after the clock settled: render further ahead from now on (no latency cost).
 
-        After ``guard_relax_s`` without one, the guard steps back towards ``guard_s``. Each step moves
-        the offset by guard_step_s (0.5 ms), well inside the 1 ms timing budget.
+        After ``guard_relax_s`` without an underrun or a near miss the lead steps back towards
+        ``ahead_s``, and without a late impact the margin steps back towards ``margin_frames``.
         """
         underruns = int(self.ring.index[UNDERRUNS])
         now = self._clock()
         if underruns > self._seen_underruns:
             self._seen_underruns = underruns
-            self._last_underrun = now
-            if self._offset > 0 and self._guard < self.config.guard_max_s:
-                self._guard = min(self.config.guard_max_s, self._guard + self.config.guard_step_s)
-                self._set_offset()
-        elif self._offset > 0 and self._guard > self.config.guard_s and now - self._last_underrun > (
-            self.config.guard_relax_s
-        ):
-            self._guard = max(self.config.guard_s, self._guard - self.config.guard_step_s)
-            self._last_underrun = now
-            self._set_offset()
+            if self._offset > 0:
+                self._grow_ahead(self.config.ahead_step_s)
+        elif self._ahead > self.config.ahead_s and now - self._last_near_miss > self.config.guard_relax_s:
+            self._ahead = max(self.config.ahead_s, self._ahead - self.config.ahead_step_s)
+            self._last_near_miss = now
         if self._offset > 0 and self._margin > self.config.margin_frames and now - self._last_late > (
             self.config.guard_relax_s
         ):
             self._margin = max(self.config.margin_frames, self._margin - self.config.margin_step_frames)
             self._last_late = now
             self._set_offset()
+
+    def _grow_ahead(self, by: float) -> None:
+        self._ahead = min(self.config.ahead_max_s, self._ahead + by)
+        self._last_near_miss = self._clock()
 
     def _callback_origin(self) -> float | None:
         """Clock time at which the callback for frame 0 ran, from the earliest-consistent recent record.
@@ -655,18 +683,8 @@ class AudioEngine:
             self._origin_count = count
         return self._origin
 
-    def _due_at(self, written: int, origin: float) -> float:
-        """Clock time to render the chunk starting at ``written``: ``guard`` before the callback
-        that plays it."""
-        block = self.config.blocksize
-        last = written + self.config.chunk_frames - 1
-        return origin + (last // block) * block / self.fs - self._guard
-
-    def _due(self, written: int, origin: float | None) -> bool:
-        """Render the next chunk now? Just in time: ``guard`` before the callback that needs it."""
-        if origin is None:
-            return written - self.ring.read < self.config.lead_frames
-        return self._clock() >= self._due_at(written, origin)
+    def _ahead_frames(self) -> int:
+        return math.ceil(self._ahead * self.fs)
 
     def _block_ready(self, written: int, origin: float | None) -> None:
         """Log how early the block that ``written`` just completed is, against its callback; a near miss
@@ -677,15 +695,13 @@ class AudioEngine:
         self._log_slack(origin + (written - block) / self.fs - self._clock())
 
     def _log_slack(self, slack: float) -> None:
+        """A block that came closer than ``near_miss_s`` to its callback (or late) grows the lead by its
+        lateness plus a step, before underruns happen."""
         self._slack[self._blocks_ready % SLACK_LOG] = slack
         self._blocks_ready += 1
-        now = self._clock()
         near = self.config.near_miss_s
-        if slack < near and self._offset > 0 and self._guard < self.config.guard_max_s:
-            grow = near - slack + self.config.guard_step_s
-            self._guard = min(self.config.guard_max_s, self._guard + grow)
-            self._last_underrun = now
-            self._set_offset()
+        if slack < near and self._offset > 0:
+            self._grow_ahead(near - slack + self.config.ahead_step_s)
 
     def _promote_callback_thread(self) -> None:
         """The callback thread, once it has run: real-time just above the synthesis thread (it must preempt
@@ -709,7 +725,6 @@ class AudioEngine:
                 if self._callback_tid and not self._callback_realtime:
                     self._promote_callback_thread()
                 self._apply_commands()
-                self._schedule_inbox()
                 read = ring.read
                 origin = self._callback_origin()
                 if ring.written < read:  # underrun: the callback went past what we had
@@ -717,19 +732,19 @@ class AudioEngine:
                         self._log_slack(origin + ring.written / self.fs - self._clock())
                     ring.skip_to(read)
                     mixer.frame = read
-                self._adapt_guard()
-                while ring.space() >= chunk.shape[0] and self._due(ring.written, origin):
+                self._adapt()
+                self._wake.clear()  # before the inbox is read: a later submit wakes the next wait
+                self._schedule_inbox()
+                while ring.space() >= chunk.shape[0] and ring.written - ring.read < self._ahead_frames():
                     mixer.render(chunk, rev, ring)  # one kernel call; it publishes the block in the ring
                     self._block_ready(ring.written, origin)
                     self._schedule_inbox()
-                # sleep until the next chunk is due (no polling: fewer wake-ups, fewer GIL hand-overs);
-                # impacts that arrive meanwhile are placed at the next wake-up, before anything is rendered
-                if origin is None or ring.space() < chunk.shape[0]:
-                    time.sleep(POLL_S)
-                else:
-                    wait = self._due_at(ring.written, origin) - self._clock()
-                    if wait > 0:
-                        time.sleep(min(wait, MAX_SLEEP_S))
+                # sleep until an impact arrives or the callback takes the ring's lead below ahead_s
+                wait = MAX_SLEEP_S
+                if origin is not None:
+                    wait = min(wait, origin + (ring.written - self._ahead_frames()) / self.fs - self._clock())
+                if wait > 0:
+                    self._wake.wait(wait)
         except Exception:  # never let the synthesis thread die silently
             log.exception("audio: synthesis thread failed; the output is silent from now on")
             self._status = AudioStatus(running=False, silent=True, reason="synthesis thread failed")
@@ -747,12 +762,15 @@ def _warm_up(config: EngineConfig) -> None:
     contacts.normal_impulse[:] = 0.1
     contacts.normal_speed[:] = 1.0
     contacts.kind[:] = IMPACT
-    mixer.schedule(np.zeros(2, np.int64), excite(contacts, bodies, 0.0))
+    rows = excite(contacts, bodies, 0.0)
+    geometry = mixer.geometry()
+    mixer.schedule(np.zeros(len(rows), np.int64), rows, prepare(rows, geometry))
     block = np.zeros((config.chunk_frames, 2), np.float32)
     mixer.render(block)
     ring = FrameRing(1024, 2, 0)
-    ring.push(block)
+    mixer.render(block, np.zeros(config.chunk_frames, np.float32), ring)
+    mixer.schedule(np.full(len(rows), mixer.frame - 8, np.int64), rows, prepare(rows, geometry))
+    mixer.patch(ring)  # the late-impact kernels
     out = np.zeros((config.blocksize, 2), np.float32)
-    callback_copy(
-        out, ring.data, ring.index, ring.index[0], ring.monitor, False, ring.timing, 0.0, 0.0, False
-    )
+    r = ring
+    callback_play(out, r.data, r.index, r.index[0], r.monitor, False, r.timing, 0.0, 0.0, False, r.master)

@@ -83,6 +83,113 @@ def _pick_slot(state, loud, exclude):
 
 
 @njit(cache=True, nogil=True)
+def take_voice(
+    row,
+    max_voices,
+    n_active,
+    body,
+    r_src,
+    r_pr,
+    r_pi,
+    r_npaths,
+    r_pdelay,
+    r_pgain,
+    r_direct_gain,
+    r_direct_delay,
+    r_loud,
+    state,
+    vbody,
+    pr,
+    pi,
+    zr,
+    zi,
+    exc,
+    exc_off,
+    nin,
+    noise_env,
+    rng,
+    fade,
+    vpos,
+    npaths,
+    pdelay,
+    pgain,
+    direct_gain,
+    direct_delay,
+    loud,
+    counters,
+):
+    """The voice that sounds prepared ``row``: its body's, else a free slot, else the slot of the quietest
+    active voice if that is quieter than the row (faded out: graceful stealing). The voice is ACTIVE with
+    the row's modes, position and paths; its excitation is the caller's. Returns (voice or -1 when the
+    row is dropped, the new active count)."""
+    v = -1
+    for i in range(state.shape[0]):
+        if vbody[i] == body[row] and state[i] != FREE:
+            v = i
+            break
+    new_loud = r_loud[row]
+    fresh = v < 0
+    stolen = -1
+    if (fresh or state[v] != ACTIVE) and n_active >= max_voices:
+        quiet = -1
+        quiet_loud = np.inf
+        for i in range(state.shape[0]):
+            if state[i] == ACTIVE and exc_off[i] < 0 and loud[i] < quiet_loud:
+                quiet = i
+                quiet_loud = loud[i]
+        if quiet < 0 or quiet_loud >= new_loud:
+            counters[1] += 1
+            return -1, n_active
+        state[quiet] = RELEASING
+        fade[quiet] = 1.0
+        n_active -= 1
+        counters[0] += 1
+        stolen = quiet
+    if fresh:
+        v = _pick_slot(state, loud, stolen)  # never the voice that is fading out for us
+        if v < 0:
+            counters[1] += 1
+            return -1, n_active
+        zr[v, :] = 0.0
+        zi[v, :] = 0.0
+        exc[v, :] = 0.0
+        nin[v, :] = 0.0
+        exc_off[v] = -1
+        noise_env[v] = 0.0
+        vbody[v] = body[row]
+        rng[v] = np.uint32((body[row] * 2654435761 + 12345) & 0xFFFFFFFF) | np.uint32(1)
+        counters[2] += 1
+    if state[v] != ACTIVE:
+        n_active += 1
+    state[v] = ACTIVE
+    fade[v] = 1.0
+    for c in range(3):
+        vpos[v, c] = r_src[row, c]
+    n = r_npaths[row]
+    npaths[v] = n
+    for p in range(n):
+        for c in range(2):
+            pdelay[v, p, c] = r_pdelay[row, p, c]
+            pgain[v, p, c] = r_pgain[row, p, c]
+    direct_gain[v] = r_direct_gain[row]
+    direct_delay[v] = r_direct_delay[row]
+    for k in range(pr.shape[1]):
+        pr[v, k] = r_pr[row, k]
+        pi[v, k] = r_pi[row, k]
+    loud[v] = max(loud[v], new_loud)
+    return v, n_active
+
+
+@njit(cache=True, nogil=True)
+def active_voices(state):
+    n = 0
+    for i in range(state.shape[0]):
+        if state[i] == ACTIVE:
+            n += 1
+    return n
+
+
+@njit(cache=True, nogil=True)
 def assign(
     f0,
     nframes,
@@ -122,71 +229,22 @@ def assign(
     counters,
 ):
     """Give each prepared row (frames in [f0, f0 + nframes)) a voice and schedule it in this block."""
-    n_active = 0
-    for i in range(state.shape[0]):
-        if state[i] == ACTIVE:
-            n_active += 1
+    n_active = active_voices(state)
     for row in range(frames.shape[0]):
         off = frames[row] - f0
         if off < 0:
             off = 0
         if off >= nframes:
             continue
-        v = -1
-        for i in range(state.shape[0]):
-            if vbody[i] == body[row] and state[i] != FREE:
-                v = i
-                break
-        new_loud = r_loud[row]
-        fresh = v < 0
-        stolen = -1
-        if (fresh or state[v] != ACTIVE) and n_active >= max_voices:
-            quiet = -1
-            quiet_loud = np.inf
-            for i in range(state.shape[0]):
-                if state[i] == ACTIVE and exc_off[i] < 0 and loud[i] < quiet_loud:
-                    quiet = i
-                    quiet_loud = loud[i]
-            if quiet < 0 or quiet_loud >= new_loud:
-                counters[1] += 1
-                continue
-            state[quiet] = RELEASING
-            fade[quiet] = 1.0
-            n_active -= 1
-            counters[0] += 1
-            stolen = quiet
-        if fresh:
-            v = _pick_slot(state, loud, stolen)  # never the voice that is fading out for us
-            if v < 0:
-                counters[1] += 1
-                continue
-            zr[v, :] = 0.0
-            zi[v, :] = 0.0
-            exc[v, :] = 0.0
-            nin[v, :] = 0.0
-            exc_off[v] = -1
-            noise_env[v] = 0.0
-            vbody[v] = body[row]
-            rng[v] = np.uint32((body[row] * 2654435761 + 12345) & 0xFFFFFFFF) | np.uint32(1)
-            counters[2] += 1
-        if state[v] != ACTIVE:
-            n_active += 1
-        state[v] = ACTIVE
-        fade[v] = 1.0
-        for c in range(3):
-            vpos[v, c] = r_src[row, c]
-        n = r_npaths[row]
-        npaths[v] = n
-        for p in range(n):
-            for c in range(2):
-                pdelay[v, p, c] = r_pdelay[row, p, c]
-                pgain[v, p, c] = r_pgain[row, p, c]
-        direct_gain[v] = r_direct_gain[row]
-        direct_delay[v] = r_direct_delay[row]
+        v, n_active = take_voice(
+            row, max_voices, n_active, body, r_src, r_pr, r_pi, r_npaths, r_pdelay, r_pgain, r_direct_gain,
+            r_direct_delay, r_loud, state, vbody, pr, pi, zr, zi, exc, exc_off, nin, noise_env, rng, fade,
+            vpos, npaths, pdelay, pgain, direct_gain, direct_delay, loud, counters,
+        )
+        if v < 0:
+            continue
         has_noise = False
         for k in range(pr.shape[1]):
-            pr[v, k] = r_pr[row, k]
-            pi[v, k] = r_pi[row, k]
             exc[v, k] += r_exc[row, k]
             if r_nin[row, k] > 0.0:
                 has_noise = True
@@ -196,7 +254,6 @@ def assign(
             noise_env[v] = 1.0
         if exc_off[v] < 0 or off < exc_off[v]:
             exc_off[v] = off
-        loud[v] = max(loud[v], new_loud)
     return n_active
 
 

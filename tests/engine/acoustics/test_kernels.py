@@ -12,7 +12,8 @@ from numpy_excite import numpy_excite
 
 from krapition_app.engine.acoustics import BodyTable, Mixer, MixerConfig, RoomSettings, excite, rtsched
 from krapition_app.engine.acoustics.excitation import Excitations
-from krapition_app.engine.acoustics.ring import FrameRing
+from krapition_app.engine.acoustics.mixer import FULL_SCALE_PA
+from krapition_app.engine.acoustics.ring import UNDERRUNS, WRITE, FrameRing, callback_play
 from krapition_app.engine.contacts import ROLLING, SLIDING
 
 
@@ -58,23 +59,31 @@ def test_excite_kernel_single_contacts() -> None:
             _same(excite(contact, bodies, 0.0), numpy_excite(contact, bodies, 0.0))
 
 
-def test_render_into_the_ring_is_the_same_block() -> None:
-    """The real-time engine's one-call render (publishing into the ring) plays what render() returns."""
+def test_the_callback_plays_what_the_offline_render_returns() -> None:
+    """The real-time engine renders the mix into the ring in one call per block and its callback applies
+    the master section: together they play what render() returns, bit for bit."""
     bodies = avalanche_bodies(200)
     rng = np.random.default_rng(1)
     rows = excite(avalanche_step(bodies, rng, 60), bodies, 0.0, max_rows=256)
     a, b = Mixer(MixerConfig(), RoomSettings()), Mixer(MixerConfig(), RoomSettings())
     ring = FrameRing(1024)
+    ring.set_gain(1.0 / FULL_SCALE_PA, ramp=False)
     out_a, out_b = np.zeros((256, 2), np.float32), np.zeros((256, 2), np.float32)
+    played = np.zeros((256, 2), np.float32)
     for mixer in (a, b):
         mixer.schedule(np.full(len(rows), 100, np.int64), rows)
+    peak = 0.0
     for _ in range(3):
         a.render(out_a)
-        b.render(out_b, ring=ring)
-        written = ring.written
-        np.testing.assert_array_equal(out_a, out_b)
-        np.testing.assert_array_equal(ring.data[written - 256 : written], out_a)
-    assert ring.written == 768 and np.abs(out_a).max() > 0
+        b.render(out_b, np.zeros(256, np.float32), ring)
+        peak = max(peak, float(np.abs(out_b).max()))
+        r = ring
+        written = r.index[WRITE]
+        callback_play(played, r.data, r.index, written, r.monitor, False, r.timing, 0.0, 0.0, False, r.master)
+        np.testing.assert_array_equal(played, out_a)
+    assert ring.written == ring.read == 768 and ring.index[UNDERRUNS] == 0
+    assert np.abs(out_a).max() > 0
+    assert peak > 1.0  # the ring holds the mix before the limiter: the callback's master does the limiting
 
 
 def test_promote_falls_back_quietly_when_not_permitted(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,6 +6,7 @@ check is on frames the engine placed and the samples the callback actually playe
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
@@ -21,6 +22,7 @@ from krapition_app.engine.acoustics import (
     ListenerPose,
     RoomSettings,
 )
+from krapition_app.engine.acoustics.ring import UNDERRUNS
 from krapition_app.engine.acoustics.stalls import StallProbe
 from krapition_app.model.errors import UnknownMaterialError
 
@@ -81,6 +83,40 @@ def test_scripted_collision_is_heard_at_the_expected_sample(engine: AudioEngine)
     assert _played_onset(engine, frame + direct) == 0  # silent before, sound from that exact sample on
     # the fixed offset every impact gets (its size is measured by ``krapition bench audio``)
     assert 0 < engine.status.scheduled_latency < 0.05
+
+
+@pytest.mark.parametrize("ahead_s", [0.04, 0.005], ids=["lead-covers-it", "underrun"])
+def test_a_stall_of_the_synthesis_thread(jack_server: str, ahead_s: float) -> None:
+    """The synthesis thread stops for 15 ms (longer than any render guard before the ring had a lead) while
+    an impact comes in. With a longer lead the callback plays the frames rendered ahead: no underrun, and
+    the impact is added to them once the thread runs again, at its frame or, if that was played meanwhile,
+    at the first frame not played. With a shorter one the callback may run dry, and the impact still
+    sounds where the placement log says."""
+    config = EngineConfig(monitor_frames=1 << 19, ahead_s=ahead_s)
+    eng = AudioEngine(config, room=QUIET_ROOM, listener=LISTENER)
+    status = eng.start()
+    assert status.running, status.reason
+    try:
+        assert _wait(lambda: eng.status.scheduled_latency > 0), "the clock never settled"
+        time.sleep(0.3)
+        underruns = eng.stats()["underruns"]
+        render = eng.mixer.render
+        stalled = threading.Event()
+
+        def stall_once(*args):
+            if not stalled.is_set():
+                stalled.set()
+                time.sleep(0.015)
+            render(*args)
+
+        eng.mixer.render = stall_once
+        assert stalled.wait(1.0)
+        frame = _strike(eng)  # submitted while the thread sleeps
+        assert _played_onset(eng, frame + round(2.0 / 343.0 * FS)) == 0
+        if ahead_s > 0.015 + 0.005:
+            assert eng.stats()["underruns"] == underruns
+    finally:
+        eng.stop()
 
 
 def test_bad_input_is_rejected_and_the_stream_keeps_running(engine: AudioEngine) -> None:
@@ -283,21 +319,32 @@ def _settled(clock: _FakeClock) -> AudioEngine:
     return eng
 
 
-def test_a_near_miss_grows_the_guard_by_its_lateness_and_it_relaxes() -> None:
+def test_a_near_miss_grows_the_lead_not_the_latency_and_it_relaxes() -> None:
     clock = _FakeClock()
     eng = _settled(clock)
     cfg = eng.config
     offset = eng._offset
-    eng._log_slack(0.002)  # comfortably early: nothing changes
-    assert eng._offset == offset
-    eng._log_slack(-0.001)  # 1 ms late: the guard grows by the lateness, the near-miss band and a step
-    assert eng._guard == pytest.approx(cfg.guard_s + 0.001 + cfg.near_miss_s + cfg.guard_step_s)
-    assert eng._offset > offset
-    eng._log_slack(-0.05)  # capped
-    assert eng._guard == cfg.guard_max_s
+    eng._log_slack(cfg.near_miss_s + 0.002)  # comfortably early: nothing changes
+    assert eng._ahead == cfg.ahead_s
+    eng._log_slack(-0.001)  # 1 ms late: the lead grows by the lateness, the near-miss band and a step
+    assert eng._ahead == pytest.approx(cfg.ahead_s + 0.001 + cfg.near_miss_s + cfg.ahead_step_s)
+    assert eng._offset == offset  # impacts are added to frames rendered ahead: no latency for it
+    eng._log_slack(-0.5)  # capped
+    assert eng._ahead == cfg.ahead_max_s
     clock.t += cfg.guard_relax_s + 1
-    eng._adapt_guard()
-    assert eng._guard == pytest.approx(cfg.guard_max_s - cfg.guard_step_s)
+    eng._adapt()
+    assert eng._ahead == pytest.approx(cfg.ahead_max_s - cfg.ahead_step_s)
+
+
+def test_an_underrun_grows_the_lead() -> None:
+    clock = _FakeClock()
+    eng = _settled(clock)
+    cfg = eng.config
+    eng.ring.index[UNDERRUNS] = 1
+    eng._adapt()
+    assert eng._ahead == pytest.approx(cfg.ahead_s + cfg.ahead_step_s)
+    eng._adapt()  # the same underrun counts once
+    assert eng._ahead == pytest.approx(cfg.ahead_s + cfg.ahead_step_s)
 
 
 def test_the_margin_grows_only_for_systematically_late_impacts() -> None:
@@ -313,5 +360,5 @@ def test_the_margin_grows_only_for_systematically_late_impacts() -> None:
     assert eng._margin == cfg.margin_max_frames
     assert eng.latency_budget()["margin"] == pytest.approx(cfg.margin_max_frames / 48.0, abs=0.001)
     clock.t += cfg.guard_relax_s + 1
-    eng._adapt_guard()
+    eng._adapt()
     assert eng._margin == cfg.margin_max_frames - cfg.margin_step_frames
