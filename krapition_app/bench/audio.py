@@ -7,8 +7,10 @@
 - image sources: order-3 paths for one source (ms per call), with pyroomacoustics side by side;
 - latency through a JACK dummy device: event timestamp to the DAC time of the impact's first sample
   (from the callback's own time stamps), median and p99, and underruns; beside it the fixed offset
-  term by term (``latency_budget_ms``: device buffering, block, render guard, submit margin) and how
-  early the blocks were ready (``render_slack_ms_*``); the scheduling the audio threads got
+  term by term (``latency_budget_ms``: device buffering, block, reaction guard, submit margin), how
+  far ahead of the callback the mix is rendered (``render_ahead_ms``; impacts are added into frames
+  already rendered, so it costs no latency) and how early the blocks were ready
+  (``render_slack_ms_*``); the scheduling the audio threads got
   (``realtime_scheduling``: SCHED_FIFO where the OS allows it; ``--normal-scheduling`` to compare);
   and how often the machine itself stalled meanwhile (``machine_stalls``: late wake-ups of at least
   3 ms of the real-time probe processes, one per CPU, :mod:`krapition_app.engine.acoustics.stalls`),
@@ -270,6 +272,7 @@ def _latency(np: Any, seconds: float, sync: bool = True, realtime: bool = True) 
                 "dac_latency_ms": round(engine._dac * 1000, 3),
                 "render_slack_ms_min": round(float(slack.min()), 3) if len(slack) else None,
                 "render_slack_ms_p1": round(float(np.percentile(slack, 1)), 3) if len(slack) else None,
+                "render_ahead_ms": after["render_ahead_ms"],
                 "realtime_scheduling": engine.status.realtime,
                 "callback_scheduling": engine.status.callback_realtime,
                 "switch_interval_ms": round(sys.getswitchinterval() * 1000, 3),

@@ -468,6 +468,8 @@ class AudioEngine:
             "rejected": self._rejected,
             "placed": self._placed,
             "late_placements": self._late_placements,
+            #: how far ahead of the callback the ring is kept (grows after an underrun or a near miss)
+            "render_ahead_ms": round(self._ahead * 1000.0, 3),
         }
         if ring is not None:
             out.update(

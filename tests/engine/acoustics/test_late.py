@@ -17,7 +17,8 @@ BLOCK = 256
 BODIES = avalanche_bodies(40)  # few: steps hit bodies still ringing from the one before
 
 
-def _steps(seed: int, steps: int, kind: int | None = IMPACT) -> list:
+def _steps(seed: int, steps: int) -> list:
+    """Impacts of 16 bodies on the ground per step."""
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(steps):
@@ -29,8 +30,7 @@ def _steps(seed: int, steps: int, kind: int | None = IMPACT) -> list:
         contacts.body_b[:] = -1
         contacts.normal_speed[:] = 0.5 + 0.5 * (contacts.body_a % 7)
         contacts.normal_impulse[:] = 0.8 * contacts.normal_speed
-        if kind is not None:
-            contacts.kind[:] = kind
+        contacts.kind[:] = IMPACT
         out.append(excite(contacts, BODIES, 0.0))
     return out
 

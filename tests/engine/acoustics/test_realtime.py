@@ -345,6 +345,7 @@ def test_an_underrun_grows_the_lead() -> None:
     assert eng._ahead == pytest.approx(cfg.ahead_s + cfg.ahead_step_s)
     eng._adapt()  # the same underrun counts once
     assert eng._ahead == pytest.approx(cfg.ahead_s + cfg.ahead_step_s)
+    assert eng.stats()["render_ahead_ms"] == pytest.approx(1000 * (cfg.ahead_s + cfg.ahead_step_s))
 
 
 def test_the_margin_grows_only_for_systematically_late_impacts() -> None:
