@@ -76,6 +76,7 @@ class Mixer:
             np.zeros((0, paths, 2), f32), np.zeros(0, f32), np.zeros(0, i64), np.zeros(0, f32),
         )
         self._no_ring_data = np.zeros((1, 2), np.float32)
+        self._no_ring_index = np.zeros(8, np.int64)
         # late impacts (real time): the patch buffer and the scratch voice of late.patch_late
         self._patch = np.zeros((2, 0), np.float32)
         self._patch_src = np.zeros(0, np.float32)
@@ -84,7 +85,6 @@ class Mixer:
             np.zeros((1, m), f32), np.full(1, -1, i64), np.zeros((1, m), f32), np.zeros(1, f32),
             np.ones(1, np.uint32), np.ones(1, f32), np.zeros(1, np.int32),
         )
-        self._no_ring_index = np.zeros(8, np.int64)
 
     # ---- settings (call from the thread that calls render) -------------------------------------
     def set_room(self, room: RoomSettings) -> None:
@@ -216,8 +216,8 @@ class Mixer:
         Without ``ring`` (offline) the frames are after volume, mute and limiter. With ``ring`` (the
         real-time engine) they are the mix before the master section, which the audio callback applies
         as it plays them; they are appended to the ring and published. Voice assignment, synthesis,
-        reverb, master and the ring store are one kernel call: one release of the GIL per block, so the
-        synthesis thread waits for the interpreter at most once per block.
+        reverb and the master section (or the ring store) are one kernel call: one release of the GIL per
+        block, so the synthesis thread waits for the interpreter at most once per block.
         """
         n = out.shape[0]
         v = self.voices
