@@ -318,18 +318,34 @@ def mix_block(
 
     numba's on-disk cache checks only this file, not the kernels compiled into this one (synth, voices,
     reverb, ring): the package stamps its cache with a digest of all its sources (``kernel_cache``)."""
-    if frames.shape[0]:
-        assign(
-            f0, n, max_voices, frames, body, r_src, r_pr, r_pi, r_exc, r_nin, r_npaths, r_pdelay, r_pgain,
-            r_direct_gain, r_direct_delay, r_loud, state, vbody, pr, pi, zr, zi, exc, exc_off, nin, noise_env,
-            rng, fade, vpos, npaths, pdelay, pgain, direct_gain, direct_delay, loud, counters,
-        )
     out[:] = 0.0
     rev[:n] = 0.0
-    render_block(
-        f0, n, fs, state, pr, pi, zr, zi, exc, exc_off, nin, noise_env, rng, fade, npaths, pdelay, pgain,
-        direct_gain, direct_delay, loud, acc, rev_acc, out, rev,
-    )
+    # the block in runs that start at each due row's frame: a voice takes one excitation per render_block
+    # call, at its start, so every impact, every texture and a voice's second hit in the block begins on
+    # its own sample (rows before f0, late, begin at f0)
+    nrows = frames.shape[0]
+    r = 0
+    start = 0
+    while start < n:
+        end = r
+        while end < nrows and frames[end] - f0 <= start:
+            end += 1
+        if end > r:
+            assign(
+                f0 + start, n - start, max_voices, frames[r:end], body[r:end], r_src[r:end], r_pr[r:end],
+                r_pi[r:end], r_exc[r:end], r_nin[r:end], r_npaths[r:end], r_pdelay[r:end], r_pgain[r:end],
+                r_direct_gain[r:end], r_direct_delay[r:end], r_loud[r:end], state, vbody, pr, pi, zr, zi, exc,
+                exc_off, nin, noise_env, rng, fade, vpos, npaths, pdelay, pgain, direct_gain, direct_delay,
+                loud, counters,
+            )
+        stop = n if end == nrows else min(n, frames[end] - f0)
+        render_block(
+            f0 + start, stop - start, fs, state, pr, pi, zr, zi, exc, exc_off, nin, noise_env, rng, fade,
+            npaths, pdelay, pgain, direct_gain, direct_delay, loud, acc, rev_acc, out[start:stop],
+            rev[start:stop],
+        )
+        start = stop
+        r = end
     if fdn_on:
         fdn_process(rev[:n], out, fdn_buf, fdn_pos, fdn_lengths, fdn_gains, fdn_out_gain, out_l, out_r)
     if not to_ring:
