@@ -14,7 +14,7 @@
   (``realtime_scheduling``: SCHED_FIFO where the OS allows it; ``--normal-scheduling`` to compare);
   and how often the machine itself stalled meanwhile (``machine_stalls``: late wake-ups of at least
   3 ms of the real-time probe processes, one per CPU, :mod:`krapition_app.engine.acoustics.stalls`),
-  which no render guard covers.
+  which the ring's lead covers only up to its length.
 """
 
 from __future__ import annotations

@@ -189,7 +189,6 @@ class AudioEngine:
         self._stop = threading.Event()
         self._device_choice: int | str | None = None
         self._offset = -1
-        self._guard = self.config.guard_s
         self._ahead = self.config.ahead_s
         self._last_near_miss = 0.0
         self._wake = threading.Event()  # set by submit: an impact to place
@@ -231,7 +230,6 @@ class AudioEngine:
             self._apply_gain(ramp=False)
             self.ring.set_mono(self._mode == "mono")
             self._offset = -1
-            self._guard = self.config.guard_s
             self._ahead = self.config.ahead_s
             self._margin = self.config.margin_frames
             self._late_placements = 0
@@ -275,7 +273,7 @@ class AudioEngine:
                 return self._status
             self._stop.clear()
             # the audio threads need the GIL between kernels: let a waiting thread in after 0.5 ms instead of
-            # CPython's default 5 ms (longer than the render guard); restored by stop()
+            # CPython's default 5 ms (longer than the reaction guard); restored by stop()
             if self._switch_interval is None:
                 self._switch_interval = sys.getswitchinterval()
                 sys.setswitchinterval(SWITCH_INTERVAL_S)
@@ -607,7 +605,7 @@ class AudioEngine:
 
     def _set_offset(self) -> None:
         self._offset = (
-            math.ceil((self._guard + self._dac) * self.fs) + self.config.blocksize + self._margin
+            math.ceil((self.config.guard_s + self._dac) * self.fs) + self.config.blocksize + self._margin
         )
 
     def _placement_was(self, late: bool) -> None:
@@ -628,7 +626,7 @@ class AudioEngine:
         if self._offset <= 0:
             return {"dac": 0.0, "block": 0.0, "guard": 0.0, "margin": 0.0, "total": 0.0}
         ms = 1000.0 / self.fs
-        dac_guard = math.ceil((self._guard + self._dac) * self.fs)  # the two as rendered, in frames
+        dac_guard = math.ceil((self.config.guard_s + self._dac) * self.fs)  # the two as rendered, in frames
         return {
             "dac": round(self._dac * 1000.0, 3),
             "block": round(self.config.blocksize * ms, 3),

@@ -7,7 +7,7 @@ sleeps one millisecond at a time under ``SCHED_FIFO`` above every audio thread
 thread is late only when its CPU did not run it: a virtual machine's CPU paused by the host (one
 CPU or all of them), a long stretch in the kernel.
 When that happens, JACK's dummy driver stops too and, once running again, plays the missed cycles
-back to back, faster than any render guard covers.
+back to back: a stall longer than the ring's lead (``EngineConfig.ahead_s``) runs it dry.
 
 The soak test and ``krapition bench audio`` use it to tell those underruns from the engine's own.
 Times are ``time.monotonic()`` (CLOCK_MONOTONIC, the same in both processes). Not available in a
